@@ -1,0 +1,1 @@
+"""The reference system's actors, built only on ``enotime``'s public API."""

@@ -1,0 +1,81 @@
+"""The ``enotime`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from enotime._logging import configure_logging
+from enotime._node import Node
+from enotime._supervisor import ChildSpec
+
+__all__ = ["main"]
+
+
+def _load(target: str) -> Any:
+    """Import ``module:attribute`` (the current directory is importable, as for uvicorn)."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise SystemExit(f"enotime: expected MODULE:ATTRIBUTE, got {target!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SystemExit(f"enotime: cannot import {module_name!r}: {exc}") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise SystemExit(f"enotime: {module_name!r} has no attribute {attribute!r}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level, verbose=args.verbose)
+    root = _load(args.tree)
+    if callable(root) and not isinstance(root, type | ChildSpec):
+        root = root()  # a function that builds the tree
+    node = Node(args.name, shutdown_timeout=args.shutdown_timeout)
+    return node.run(root, use_uvloop=args.uvloop)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="enotime", description="Supervised actors for Python backends."
+    )
+    parser.add_argument("--version", action="version", version="enotime 0.1.0")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run",
+        help="run a supervision tree as this process's node",
+        description="Start the tree MODULE:ATTRIBUTE (a ChildSpec, a Supervisor class, or "
+        "a function returning one) and run until SIGTERM/SIGINT. Exits 1 if the root "
+        "supervisor gives up.",
+    )
+    run.add_argument("tree", metavar="MODULE:ATTRIBUTE")
+    run.add_argument("--name", default="enotime", help="node name (default: %(default)s)")
+    run.add_argument("--uvloop", action="store_true", help="use uvloop (enotime[speed])")
+    run.add_argument("--log-level", default="INFO", help="default: %(default)s")
+    run.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+    run.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        help="seconds the whole tree gets to stop (default: %(default)s)",
+    )
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``enotime`` console script."""
+    args = _parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

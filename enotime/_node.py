@@ -1,0 +1,388 @@
+"""The node: one OS process's actors, names, timers, dead letters and root supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+from enotime._actor import Actor, ActorRef, Timer, _Process, _signal_exit
+from enotime._clock import SystemClock
+from enotime._context import _current
+from enotime._deadline import Deadlines
+from enotime._reason import KILL, SHUTDOWN, ExitReason
+from enotime._supervisor import ChildSpec, child
+from enotime.abc import Clock
+from enotime.errors import NameNotFound, NameTaken, StartFailed
+
+__all__ = ["DeadLetter", "Node", "NodeStatistics"]
+
+log = logging.getLogger("enotime.node")
+dead_letter_log = logging.getLogger("enotime.deadletter")
+
+A = TypeVar("A", bound=Actor)
+
+KILL_GRACE: Final = 5.0
+"""Seconds to wait for a killed actor's task to end before reporting it stuck."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that no handler received, and why."""
+
+    recipient: ActorRef[Any]
+    message: object
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatistics:
+    """Counters of one node, for inspection and metrics."""
+
+    name: str
+    actors_alive: int
+    actors_by_class: dict[str, int]
+    spawned_total: int
+    crashed_total: int
+    dead_letters_total: int
+
+
+class Node:
+    """One OS process's actor runtime: it spawns actors and owns their lifetimes.
+
+    Use it as an async context manager to embed actors in a program or a
+    test, or call :meth:`run` to make a supervision tree the whole program.
+
+    Example:
+        >>> async with Node("demo") as node:
+        ...     counter = await node.spawn(Counter)
+        ...     await counter.call(Increment(2))
+    """
+
+    def __init__(
+        self,
+        name: str = "enotime",
+        *,
+        clock: Clock | None = None,
+        dead_letter_capacity: int = 1000,
+        shutdown_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.clock: Clock = clock or SystemClock()
+        self.shutdown_timeout = shutdown_timeout
+        self.dead_letters: collections.deque[DeadLetter] = collections.deque(
+            maxlen=dead_letter_capacity
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadlines: Deadlines
+        self._names: dict[str, _Process] = {}
+        self._alive: dict[int, _Process] = {}
+        self._by_class: collections.Counter[str] = collections.Counter()
+        self._spawned = 0
+        self._crashed = 0
+        self._dead_letter_count = 0
+        self._root: ActorRef[Any] | None = None
+        self._stop_requested: asyncio.Future[None] | None = None
+        self._closing = False
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop this node runs on (the running one, at first use)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._deadlines = Deadlines(self._loop)
+        return self._loop
+
+    @property
+    def root(self) -> ActorRef[Any] | None:
+        """The root supervisor, once :meth:`start` has started it."""
+        return self._root
+
+    # -- spawning -----------------------------------------------------------------
+
+    async def spawn(
+        self,
+        factory: Callable[..., A],
+        /,
+        *args: Any,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> ActorRef[A]:
+        """Start an unsupervised actor ``factory(*args, **kwargs)``.
+
+        Returns once its ``on_start`` has finished. Raises
+        :class:`~enotime.errors.StartFailed` if it could not start and
+        :class:`~enotime.errors.NameTaken` if ``name`` is in use.
+        """
+        return await self._spawn(factory, args, kwargs, name=name, parent=None)
+
+    async def _spawn(
+        self,
+        factory: Callable[..., A],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        name: str | None,
+        parent: _Process | None,
+    ) -> ActorRef[A]:
+        loop = self.loop
+        if name is not None:
+            holder = self._names.get(name)
+            if holder is not None:
+                raise NameTaken(name, holder.ref)
+        try:
+            actor = factory(*args, **kwargs)
+        except Exception as exc:
+            raise StartFailed(_describe(factory), ExitReason.crash(exc)) from exc
+        if not isinstance(actor, Actor):
+            raise TypeError(f"{_describe(factory)} made {actor!r}, not an Actor")
+        proc = _Process(self, actor, name, parent)
+        if name is not None:
+            self._names[name] = proc
+        self._alive[proc.pid] = proc
+        self._by_class[type(actor).__qualname__] += 1
+        self._spawned += 1
+        if parent is not None:
+            parent.add_link(proc)
+            proc.add_link(parent)
+        started = None
+        if type(actor)._enotime_has_on_start:
+            started = proc.started = loop.create_future()
+        proc.task = loop.create_task(proc.run())
+        if started is not None:
+            await started
+        return proc.ref
+
+    def _forget(self, proc: _Process) -> None:
+        """Called by a process as it terminates."""
+        if proc.name is not None and self._names.get(proc.name) is proc:
+            del self._names[proc.name]
+        if self._alive.pop(proc.pid, None) is not None:
+            self._by_class[type(proc.actor).__qualname__] -= 1
+        if proc.reason is not None and proc.reason.kind == "crash":
+            self._crashed += 1
+
+    # -- names ------------------------------------------------------------------------
+
+    def register(self, name: str, ref: ActorRef[Any]) -> None:
+        """Register a live actor under ``name``; freed when it stops."""
+        proc = ref._proc
+        if proc.reason is not None:
+            raise NameNotFound(name)
+        holder = self._names.get(name)
+        if holder is not None and holder is not proc:
+            raise NameTaken(name, holder.ref)
+        if proc.name is not None and proc.name != name:
+            self._names.pop(proc.name, None)
+        proc.name = name
+        self._names[name] = proc
+
+    def unregister(self, name: str) -> None:
+        """Free ``name``; raises :class:`~enotime.errors.NameNotFound` if unused."""
+        proc = self._names.pop(name, None)
+        if proc is None:
+            raise NameNotFound(name)
+        proc.name = None
+
+    def whereis(self, name: str) -> ActorRef[Any] | None:
+        """The actor registered as ``name``, or None."""
+        proc = self._names.get(name)
+        return proc.ref if proc is not None else None
+
+    def lookup(self, name: str) -> ActorRef[Any]:
+        """The actor registered as ``name``; raises :class:`~enotime.errors.NameNotFound`."""
+        proc = self._names.get(name)
+        if proc is None:
+            raise NameNotFound(name)
+        return proc.ref
+
+    def registered(self) -> list[str]:
+        """Every name registered on this node."""
+        return list(self._names)
+
+    # -- signals, timers, stopping -----------------------------------------------------
+
+    def send_after(self, delay: float, ref: ActorRef[Any], message: object) -> Timer:
+        """Deliver ``message`` to ``ref`` after ``delay`` seconds, unless cancelled.
+
+        The timer is cancelled if ``ref`` stops first; the request context at
+        the time of the call travels with the message.
+        """
+        target = ref._proc
+        timer = Timer(target, message)
+        if target.reason is not None:
+            self._dead_letter(ref, message, f"not alive ({target.reason})")
+            return timer
+        timer._handle = self.loop.call_later(max(delay, 0.0), timer._fire, _current.get())
+        if target.timers is None:
+            target.timers = set()
+        target.timers.add(timer)
+        return timer
+
+    def exit(self, ref: ActorRef[Any], reason: ExitReason) -> None:
+        """Send ``ref`` an exit signal, as Erlang's ``exit/2``.
+
+        ``kill`` always stops it; an actor that traps exits gets an
+        :class:`~enotime.messages.Exit` message; otherwise ``normal`` is
+        ignored and any other reason stops it.
+        """
+        _signal_exit(ref._proc, None, reason)
+
+    def kill(self, ref: ActorRef[Any]) -> None:
+        """Stop ``ref`` at once: untrappable, ``on_stop`` does not run; links see ``killed``."""
+        _signal_exit(ref._proc, None, KILL)
+
+    async def kill_and_wait(self, ref: ActorRef[Any]) -> ExitReason:
+        """Kill ``ref`` and wait for it to be gone."""
+        self.kill(ref)
+        return await self._wait_gone(ref)
+
+    async def stop(
+        self, ref: ActorRef[Any], reason: ExitReason = SHUTDOWN, *, timeout: float | None = 5.0
+    ) -> ExitReason:
+        """Stop ``ref`` in order: ``on_stop`` runs, for at most ``timeout`` seconds, then kill.
+
+        Returns the reason it stopped with (``killed`` if the timeout ran out).
+        """
+        proc = ref._proc
+        if proc.reason is not None:
+            return proc.reason
+        proc.exit(reason)
+        try:
+            return await ref.wait_stopped(timeout)
+        except TimeoutError:
+            log.warning("%r did not stop within %g s; killing it", ref, timeout)
+            return await self.kill_and_wait(ref)
+
+    async def _wait_gone(self, ref: ActorRef[Any]) -> ExitReason:
+        try:
+            return await ref.wait_stopped(KILL_GRACE)
+        except TimeoutError:
+            log.error("%r ignores cancellation and cannot be killed; abandoning it", ref)
+            return ref._proc.pending_exit or SHUTDOWN
+
+    # -- the root supervisor and the whole program --------------------------------------
+
+    async def start(self, root: ChildSpec | Callable[..., Actor]) -> ActorRef[Any]:
+        """Start the root of the supervision tree (a spec or a Supervisor class)."""
+        spec = root if isinstance(root, ChildSpec) else child(root)
+        self._root = await self._spawn(
+            spec.factory, spec.args, dict(spec.kwargs), name=spec.name, parent=None
+        )
+        return self._root
+
+    async def serve(self, root: ChildSpec | Callable[..., Actor]) -> int:
+        """Run ``root`` until SIGTERM/SIGINT or until it stops; return an exit code.
+
+        0 after a signal (everything stopped in reverse start order); 1 if
+        the root stopped by itself -- a supervisor that gave up -- or failed
+        to start.
+        """
+        loop = self.loop
+        stop_requested = self._stop_requested = loop.create_future()
+        installed = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self.request_stop)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                pass
+        try:
+            try:
+                ref = await self.start(root)
+            except StartFailed as failure:
+                log.error("node %s: the root failed to start: %s", self.name, failure)
+                return 1
+            log.info("node %s: running %r", self.name, ref)
+            stopped = asyncio.ensure_future(ref.wait_stopped())
+            try:
+                await asyncio.wait({stop_requested, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                await asyncio.gather(stopped, return_exceptions=True)
+            if stop_requested.done():
+                log.info("node %s: stop requested, shutting down", self.name)
+                return 0
+            log.error("node %s: the root stopped by itself (%s)", self.name, ref.exit_reason)
+            return 1
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+            await self.aclose()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve` to shut the node down, as SIGTERM does (exit code 0)."""
+        if self._stop_requested is not None and not self._stop_requested.done():
+            self._stop_requested.set_result(None)
+
+    def run(self, root: ChildSpec | Callable[..., Actor], *, use_uvloop: bool = False) -> int:
+        """Own the event loop and :meth:`serve` ``root``; return the process exit code."""
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+        if use_uvloop:
+            try:
+                import uvloop
+            except ImportError:
+                raise RuntimeError(
+                    'uvloop is not installed: pip install "enotime[speed]"'
+                ) from None
+            loop_factory = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(self.serve(root))
+
+    async def aclose(self) -> None:
+        """Stop every actor: the root tree first, then the rest newest first."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._root is not None:
+            await self.stop(self._root, SHUTDOWN, timeout=self.shutdown_timeout)
+        for proc in sorted(self._alive.values(), key=lambda p: p.pid, reverse=True):
+            if proc.reason is None and proc.parent is None:
+                await self.stop(proc.ref, SHUTDOWN, timeout=self.shutdown_timeout)
+        for proc in sorted(self._alive.values(), key=lambda p: p.pid, reverse=True):
+            await self.stop(proc.ref, SHUTDOWN, timeout=self.shutdown_timeout)
+
+    async def __aenter__(self) -> Node:
+        self._closing = False
+        _ = self.loop
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- observing ------------------------------------------------------------------------
+
+    def _dead_letter(self, recipient: ActorRef[Any], message: object, reason: str) -> None:
+        self._dead_letter_count += 1
+        self.dead_letters.append(DeadLetter(recipient, message, reason))
+        dead_letter_log.warning(
+            "dead letter to %r: %s (%s)", recipient, type(message).__qualname__, reason
+        )
+
+    def statistics(self) -> NodeStatistics:
+        """A snapshot of this node's counters."""
+        return NodeStatistics(
+            name=self.name,
+            actors_alive=len(self._alive),
+            actors_by_class={k: v for k, v in self._by_class.items() if v},
+            spawned_total=self._spawned,
+            crashed_total=self._crashed,
+            dead_letters_total=self._dead_letter_count,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name!r} actors={len(self._alive)}>"
+
+
+def _describe(factory: Callable[..., Any]) -> str:
+    return getattr(factory, "__qualname__", repr(factory))

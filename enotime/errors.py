@@ -1,0 +1,147 @@
+"""Every error ENoTime raises, under one root.
+
+Each docstring says when the error is raised and which neighbour it is not.
+Messages name the actor (by its ref) so a log line alone tells what happened.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from enotime._reason import ExitReason
+
+__all__ = [
+    "ActorExited",
+    "ActorNotAlive",
+    "CallTimeout",
+    "ChildNotFound",
+    "EnotimeError",
+    "MailboxFull",
+    "NameNotFound",
+    "NameTaken",
+    "Refused",
+    "StartFailed",
+    "UnhandledMessage",
+]
+
+
+class EnotimeError(Exception):
+    """Root of every error ENoTime raises on purpose.
+
+    Catch this to handle any framework error; a bug in ENoTime itself surfaces
+    as an ordinary Python exception instead.
+    """
+
+
+class ActorExited(EnotimeError):
+    """A call's target exited before it replied.
+
+    Raised by ``call`` when the actor dies while the request waits in its
+    mailbox or while its handler runs. ``reason`` says why it died. Not
+    :class:`CallTimeout`: the actor is known to be gone, not merely slow.
+    """
+
+    def __init__(self, ref: Any, reason: ExitReason) -> None:
+        super().__init__(f"{ref!r} exited before replying: {reason}")
+        self.ref = ref
+        self.reason = reason
+
+
+class ActorNotAlive(ActorExited):
+    """The target of a ``call`` was already dead when the call was made.
+
+    A subclass of :class:`ActorExited`, so one ``except`` covers both; raised
+    at once, without waiting for the timeout. ``cast``/``send`` to a dead actor
+    raise nothing: the message goes to the dead-letter log, as in Erlang.
+    """
+
+    def __init__(self, ref: Any, reason: ExitReason) -> None:
+        EnotimeError.__init__(self, f"{ref!r} is not alive ({reason})")
+        self.ref = ref
+        self.reason = reason
+
+
+class CallTimeout(EnotimeError, TimeoutError):
+    """No reply to a ``call`` within its timeout.
+
+    The actor may still be alive and may still handle the request; its late
+    reply is discarded. Not :class:`ActorExited`, which means the actor died.
+    """
+
+    def __init__(self, ref: Any, message: object, timeout: float) -> None:
+        super().__init__(f"{ref!r} did not reply to {type(message).__name__} within {timeout:g} s")
+        self.ref = ref
+        self.message = message
+        self.timeout = timeout
+
+
+class UnhandledMessage(EnotimeError):
+    """The actor has no handler for the message's type.
+
+    Raised to the caller of ``call``; for ``cast`` the message is recorded in
+    the dead-letter log. The actor keeps running in both cases.
+    """
+
+    def __init__(self, ref: Any, message: object) -> None:
+        super().__init__(f"{ref!r} has no handler for {type(message).__qualname__}")
+        self.ref = ref
+        self.message = message
+
+
+class MailboxFull(EnotimeError):
+    """A bounded mailbox with the ``reject`` overflow policy is full.
+
+    Raised to the sender at once: this is back-pressure, the message was not
+    enqueued. The ``drop_*`` policies drop to the dead-letter log instead.
+    """
+
+    def __init__(self, ref: Any, capacity: int) -> None:
+        super().__init__(f"mailbox of {ref!r} is full ({capacity} messages)")
+        self.ref = ref
+        self.capacity = capacity
+
+
+class NameTaken(EnotimeError):
+    """A name is already registered to another live actor on this node."""
+
+    def __init__(self, name: str, holder: Any) -> None:
+        super().__init__(f"name {name!r} is already registered to {holder!r}")
+        self.name = name
+        self.holder = holder
+
+
+class NameNotFound(EnotimeError, LookupError):
+    """No live actor is registered under the name (it never was, or it died)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no actor is registered as {name!r}")
+        self.name = name
+
+
+class StartFailed(EnotimeError):
+    """An actor could not start: its constructor or ``on_start`` raised.
+
+    The cause is chained (``__cause__``) and kept in ``reason``. The actor
+    never became alive, so no exit signal is sent to the spawner for it.
+    """
+
+    def __init__(self, description: str, reason: ExitReason) -> None:
+        super().__init__(f"{description} failed to start: {reason}")
+        self.reason = reason
+
+
+class Refused(EnotimeError):
+    """Raise (a subclass of) this in a call handler to answer with an error.
+
+    The caller gets the exception raised from ``call``; the actor keeps
+    running. Any other exception in a handler crashes the actor, as in OTP,
+    and the caller gets :class:`ActorExited` instead.
+    """
+
+
+class ChildNotFound(Refused):
+    """A supervisor has no child with the id given to ``terminate_child`` and friends.
+
+    A :class:`Refused`: the supervisor answered and keeps running.
+    """
