@@ -16,6 +16,7 @@ from enotime._actor import (
 )
 from enotime._context import RequestContext, current_context, request_context
 from enotime._handler import handler
+from enotime._logging import configure_logging
 from enotime._node import DeadLetter, Node, NodeStatistics
 from enotime._reason import KILL, KILLED, NOCONNECTION, NOPROC, NORMAL, SHUTDOWN, ExitReason
 from enotime._supervisor import (
@@ -67,6 +68,7 @@ __all__ = [
     "SupervisorStatistics",
     "Timer",
     "child",
+    "configure_logging",
     "count_children",
     "current_context",
     "delete_child",

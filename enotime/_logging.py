@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 __all__ = ["configure_logging"]
 
@@ -26,9 +27,17 @@ class _HumanFormatter(logging.Formatter):
         return super().format(record).rstrip()
 
 
-def configure_logging(level: str = "INFO", *, verbose: bool = False) -> None:
-    """Send ENoTime's and the application's logs to stderr, one line per event."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(
+    level: str = "INFO", *, verbose: bool = False, stream: TextIO | None = None
+) -> None:
+    """Send ENoTime's and the application's logs to ``stream``, one line per event.
+
+    Args:
+        level: The lowest level shown.
+        verbose: Show tracebacks of crashes (one line per crash otherwise).
+        stream: Where to write (default: standard error).
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(_HumanFormatter(verbose))
     root = logging.getLogger()
     root.handlers[:] = [handler]
