@@ -125,7 +125,8 @@ class ActorRef(Generic[A_co]):
             ActorExited: it died before replying.
             UnhandledMessage: it has no handler for the message type.
             MailboxFull: its bounded mailbox refused the request.
-            Refused: whatever subclass the handler raised to answer with an error.
+            Refused: whatever the handler raised to answer with an error (a
+                :class:`Refused`, or a type listed in the actor's ``refusals``).
         """
         proc = self._proc
         if proc.reason is not None:
@@ -255,8 +256,10 @@ class Actor:
 
     Class attributes configure the runtime: ``trap_exit`` (exit signals from
     links arrive as :class:`~enotime.messages.Exit` messages instead of
-    stopping the actor), ``mailbox_size`` (None for unbounded) and
-    ``overflow`` (what a full mailbox does).
+    stopping the actor), ``mailbox_size`` (None for unbounded), ``overflow``
+    (what a full mailbox does) and ``refusals`` (exception types a call
+    handler may raise to answer its caller with an error without crashing;
+    :class:`~enotime.errors.Refused` by default).
 
     Example:
         >>> class Counter(Actor):
@@ -272,6 +275,7 @@ class Actor:
     trap_exit: ClassVar[bool] = False
     mailbox_size: ClassVar[int | None] = None
     overflow: ClassVar[Overflow] = Overflow.REJECT
+    refusals: ClassVar[tuple[type[Exception], ...]] = (Refused,)
 
     _enotime_handlers: ClassVar[dict[type, HandlerEntry | None]] = {}
     _enotime_has_on_start: ClassVar[bool] = False
@@ -583,9 +587,12 @@ class _Process:
                 continue
             try:
                 result = (await function(actor, message)) if is_async else function(actor, message)
-            except Refused as refusal:
+            except Exception as error:
+                if not isinstance(error, actor.refusals):
+                    self.inflight = reply
+                    raise
                 if not reply.done():
-                    reply.set_exception(refusal)
+                    reply.set_exception(error)
                 continue
             except BaseException:
                 self.inflight = reply

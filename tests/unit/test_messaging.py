@@ -360,3 +360,19 @@ async def test_statistics_count_handled_messages_and_mailbox_depth(node: Node) -
     assert stats.messages_handled == 1
     assert stats.mailbox_depth == 0
     assert node.statistics().actors_by_class == {"Counter": 1}
+
+
+async def test_an_actor_can_declare_which_errors_are_answers_rather_than_crashes(
+    node: Node,
+) -> None:
+    class Parser(Actor):
+        refusals = (ValueError,)
+
+        @handler
+        def parse(self, msg: Note) -> int:
+            return int(msg.text)
+
+    parser = await node.spawn(Parser)
+    with pytest.raises(ValueError, match="invalid literal"):
+        await parser.call(Note("not a number"))
+    assert await parser.call(Note("42")) == 42
