@@ -12,6 +12,7 @@ from typing import Any
 from enotime._logging import configure_logging
 from enotime._node import Node
 from enotime._supervisor import ChildSpec
+from enotime.crypto._cli import add_crypto_commands
 
 __all__ = ["main"]
 
@@ -66,14 +67,15 @@ def _parser() -> argparse.ArgumentParser:
         default=30.0,
         help="seconds the whole tree gets to stop (default: %(default)s)",
     )
-    run.set_defaults(handler=_run)
+    run.set_defaults(func=_run)
+    add_crypto_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``enotime`` console script."""
     args = _parser().parse_args(argv)
-    code: int = args.handler(args)
+    code: int = args.func(args)
     return code
 
 
