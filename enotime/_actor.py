@@ -53,6 +53,17 @@ DEFAULT_CALL_TIMEOUT: Final = 5.0
 """Seconds a ``call`` waits for its reply unless told otherwise (OTP's default)."""
 
 _Envelope = tuple[Any, "asyncio.Future[Any] | None", RequestContext | None]
+# A mailbox holds either a bare message (a cast without request context: the
+# common case, one object fewer for the garbage collector) or an envelope
+# tuple; a message that is itself a plain tuple always travels in an envelope.
+_Item = Any
+
+
+def _unpack(item: _Item) -> _Envelope:
+    if item.__class__ is tuple:
+        envelope: _Envelope = item
+        return envelope
+    return item, None, None
 
 
 class Overflow(enum.Enum):
@@ -102,7 +113,11 @@ class ActorRef(Generic[A_co]):
         if proc.reason is not None:
             proc.node._dead_letter(self, message, f"not alive ({proc.reason})")
             return
-        proc.deliver((message, None, _current.get()))
+        context = _current.get()
+        if context is None and message.__class__ is not tuple:
+            proc.deliver(message)
+        else:
+            proc.deliver((message, None, context))
 
     cast = send
     """Alias of :meth:`send`, as in OTP's ``gen_server:cast``."""
@@ -248,7 +263,11 @@ class Timer:
         if target.timers is not None:
             target.timers.discard(self)
         if target.reason is None:
-            target.deliver((self.message, None, context))
+            message = self.message
+            if context is None and message.__class__ is not tuple:
+                target.deliver(message)
+            else:
+                target.deliver((message, None, context))
 
 
 class Actor:
@@ -438,7 +457,7 @@ class _Process:
         self.name = name
         self.parent = parent
         self.ref: ActorRef[Any] = ActorRef(self)
-        self.mailbox: deque[_Envelope] = deque()
+        self.mailbox: deque[_Item] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.links: set[_Process] | None = None
@@ -458,14 +477,14 @@ class _Process:
 
     # -- mailbox ---------------------------------------------------------------
 
-    def deliver(self, envelope: _Envelope) -> None:
-        """Enqueue an envelope, applying the mailbox bound, and wake the actor."""
+    def deliver(self, item: _Item) -> None:
+        """Enqueue a message or envelope, applying the mailbox bound, and wake the actor."""
         mailbox = self.mailbox
         capacity = self.actor.mailbox_size
         if capacity is not None and len(mailbox) >= capacity:
-            self._overflow(envelope, capacity)
+            self._overflow(item, capacity)
             return
-        mailbox.append(envelope)
+        mailbox.append(item)
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -474,12 +493,12 @@ class _Process:
         """Enqueue a runtime message; bounds do not apply to these."""
         if self.reason is not None:
             return
-        self.mailbox.append((message, None, None))
+        self.mailbox.append(message)
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _overflow(self, envelope: _Envelope, capacity: int) -> None:
+    def _overflow(self, envelope: _Item, capacity: int) -> None:
         policy = self.actor.overflow
         if policy is Overflow.REJECT:
             raise MailboxFull(self.ref, capacity)
@@ -491,8 +510,8 @@ class _Process:
         )
         self.mailbox.append(envelope)
 
-    def _drop(self, envelope: _Envelope, why: str, error: BaseException) -> None:
-        message, reply, _ = envelope
+    def _drop(self, item: _Item, why: str, error: BaseException) -> None:
+        message, reply, _ = _unpack(item)
         if reply is not None:
             if not reply.done():
                 reply.set_exception(error)
@@ -567,7 +586,11 @@ class _Process:
                 await waiter
                 self.waiter = None
                 continue
-            message, reply, context = mailbox.popleft()
+            item = mailbox.popleft()
+            if item.__class__ is tuple:
+                message, reply, context = item
+            else:
+                message, reply, context = item, None, None
             if context is not context_now:
                 set_context(context)
                 context_now = context
@@ -657,7 +680,7 @@ class _Process:
         if self.inflight is not None and not self.inflight.done():
             self.inflight.set_exception(ActorExited(ref, reason))
         while self.mailbox:
-            message, reply, _ = self.mailbox.popleft()
+            message, reply, _ = _unpack(self.mailbox.popleft())
             if reply is not None:
                 if not reply.done():
                     reply.set_exception(ActorExited(ref, reason))

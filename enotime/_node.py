@@ -15,7 +15,7 @@ from enotime._actor import Actor, ActorRef, Timer, _Process, _signal_exit
 from enotime._clock import SystemClock
 from enotime._context import _current
 from enotime._deadline import Deadlines
-from enotime._reason import KILL, SHUTDOWN, ExitReason
+from enotime._reason import KILL, KILLED, SHUTDOWN, ExitReason
 from enotime._supervisor import ChildSpec, child
 from enotime.abc import Clock
 from enotime.errors import NameNotFound, NameTaken, StartFailed
@@ -335,17 +335,46 @@ class Node:
             return runner.run(self.serve(root))
 
     async def aclose(self) -> None:
-        """Stop every actor: the root tree first, then the rest newest first."""
+        """Stop every actor: the root tree first (in its own order), then the rest.
+
+        The other actors are asked to stop newest first and given
+        ``shutdown_timeout`` seconds together; those still running are killed.
+        """
         if self._closing:
             return
         self._closing = True
         if self._root is not None:
             await self.stop(self._root, SHUTDOWN, timeout=self.shutdown_timeout)
-        for proc in sorted(self._alive.values(), key=lambda p: p.pid, reverse=True):
-            if proc.reason is None and proc.parent is None:
-                await self.stop(proc.ref, SHUTDOWN, timeout=self.shutdown_timeout)
-        for proc in sorted(self._alive.values(), key=lambda p: p.pid, reverse=True):
-            await self.stop(proc.ref, SHUTDOWN, timeout=self.shutdown_timeout)
+        while self._alive:
+            await self._stop_all(sorted(self._alive.values(), key=lambda p: p.pid, reverse=True))
+
+    async def _stop_all(self, procs: list[_Process]) -> None:
+        stopped = []
+        for proc in procs:
+            proc.exit(SHUTDOWN)
+            if proc.reason is None:
+                if proc.stopped is None:
+                    proc.stopped = self.loop.create_future()
+                stopped.append(proc.stopped)
+        if not stopped:
+            return
+        _, pending = await asyncio.wait(stopped, timeout=self.shutdown_timeout)
+        if pending:
+            stuck = [p for p in procs if p.reason is None]
+            log.warning(
+                "%d actors did not stop within %g s; killing them",
+                len(stuck),
+                self.shutdown_timeout,
+            )
+            for proc in stuck:
+                proc.exit(KILLED, kill=True)
+            _, pending = await asyncio.wait(pending, timeout=KILL_GRACE)
+            for proc in procs:
+                if proc.reason is None:
+                    log.error(
+                        "%r ignores cancellation and cannot be killed; abandoning it", proc.ref
+                    )
+                    self._forget(proc)
 
     async def __aenter__(self) -> Node:
         self._closing = False

@@ -376,3 +376,17 @@ async def test_an_actor_can_declare_which_errors_are_answers_rather_than_crashes
     with pytest.raises(ValueError, match="invalid literal"):
         await parser.call(Note("not a number"))
     assert await parser.call(Note("42")) == 42
+
+
+async def test_a_plain_tuple_is_a_message_like_any_other(node: Node) -> None:
+    class Pairs(Actor):
+        @handler
+        def pair(self, msg: tuple) -> object:  # type: ignore[type-arg]
+            return msg
+
+    pairs = await node.spawn(Pairs)
+    triple = ("a", None, None)  # shaped like the runtime's own envelopes
+    assert await pairs.call(triple) == triple
+    pairs.send(triple)
+    assert await pairs.call((1, 2)) == (1, 2)
+    assert node.dead_letters.maxlen and not node.dead_letters
