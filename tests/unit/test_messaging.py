@@ -68,7 +68,7 @@ class Counter(Actor):
 
     @handler
     async def get(self, msg: Get) -> int:
-        await asyncio.sleep(0)  # noqa: sleep-ok (a real await, not a wait)
+        await asyncio.sleep(0)  # a real await, not a wait -- noqa: sleep-ok
         return self.count
 
     @handler
@@ -207,7 +207,7 @@ async def test_every_pending_call_fails_with_actor_exited_when_the_actor_dies(
     in_handler = asyncio.ensure_future(counter.call(Block(never, entered), timeout=None))
     await asyncio.wait_for(entered.wait(), 1)
     queued = asyncio.ensure_future(counter.call(Get(), timeout=None))
-    await asyncio.sleep(0)  # noqa: sleep-ok (one loop turn: the call reaches the mailbox)
+    await asyncio.sleep(0)  # one loop turn: the call reaches the mailbox -- noqa: sleep-ok
     node.kill(counter)
     for call in (in_handler, queued):
         with pytest.raises(ActorExited) as caught:
@@ -240,7 +240,7 @@ async def test_spawn_returns_only_after_on_start_finished(node: Node) -> None:
         ready = False
 
         async def on_start(self) -> None:
-            await asyncio.sleep(0)  # noqa: sleep-ok (a real await, not a wait)
+            await asyncio.sleep(0)  # a real await, not a wait -- noqa: sleep-ok
             self.ready = True
 
         @handler
@@ -389,4 +389,5 @@ async def test_a_plain_tuple_is_a_message_like_any_other(node: Node) -> None:
     assert await pairs.call(triple) == triple
     pairs.send(triple)
     assert await pairs.call((1, 2)) == (1, 2)
-    assert node.dead_letters.maxlen and not node.dead_letters
+    assert node.dead_letters.maxlen
+    assert not node.dead_letters
