@@ -27,6 +27,7 @@ from ._port import (
     JsonValue,
     Page,
 )
+from ._service import DocumentType, Record, StoreClient, StoreService, TamperedDocument
 from ._sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ __all__ = [
     "Conflict",
     "CouchDBStore",
     "Document",
+    "DocumentType",
     "IndexSpec",
     "IndexValue",
     "InvalidDocument",
@@ -46,9 +48,13 @@ __all__ = [
     "JsonValue",
     "NotFound",
     "Page",
+    "Record",
     "SQLiteStore",
+    "StoreClient",
     "StoreError",
+    "StoreService",
     "StoreUnavailable",
+    "TamperedDocument",
 ]
 
 

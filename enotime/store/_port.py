@@ -16,7 +16,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import NamedTuple, Self, TypeAlias
+from typing import NamedTuple, Self, TypeAlias, TypeGuard
 
 from ._errors import InvalidDocument, InvalidQuery
 
@@ -150,7 +150,7 @@ def check_field(name: object) -> str:
     return name
 
 
-def is_index_value(value: object) -> bool:
+def is_index_value(value: object) -> TypeGuard[IndexValue]:
     """Whether ``value`` can be indexed and matched by ``find`` (see `IndexValue`)."""
     return value is None or isinstance(value, str | int | bool)
 
@@ -214,7 +214,7 @@ def index_entries(
                 f"document {doc_id!r}: index field {name!r} holds {type(value).__name__}; "
                 "index fields hold strings, integers, booleans or null"
             )
-        entries[name] = value  # type: ignore[assignment]  # checked just above
+        entries[name] = value  # checked just above
     return entries
 
 
@@ -239,7 +239,7 @@ def check_query(spec: IndexSpec, equal: Mapping[str, object]) -> dict[str, Index
                 f"find on {spec.doc_type!r}.{name}: {type(value).__name__} values are never "
                 "indexed; match strings, integers, booleans or null"
             )
-        query[name] = value  # type: ignore[assignment]  # checked just above
+        query[name] = value  # checked just above
     return query
 
 
