@@ -10,6 +10,7 @@ from enotime._actor import (
     Actor,
     ActorRef,
     ActorStatistics,
+    HandlerStatistics,
     Monitor,
     Overflow,
     Timer,
@@ -17,7 +18,7 @@ from enotime._actor import (
 from enotime._context import RequestContext, current_context, request_context
 from enotime._handler import handler
 from enotime._logging import configure_logging
-from enotime._node import DeadLetter, Node, NodeStatistics
+from enotime._node import ActorClassStatistics, DeadLetter, Node, NodeStatistics
 from enotime._reason import KILL, KILLED, NOCONNECTION, NOPROC, NORMAL, SHUTDOWN, ExitReason
 from enotime._supervisor import (
     ChildInfo,
@@ -49,6 +50,7 @@ __all__ = [
     "NORMAL",
     "SHUTDOWN",
     "Actor",
+    "ActorClassStatistics",
     "ActorRef",
     "ActorStatistics",
     "ChildInfo",
@@ -56,6 +58,7 @@ __all__ = [
     "DeadLetter",
     "DynamicSupervisor",
     "ExitReason",
+    "HandlerStatistics",
     "Monitor",
     "Node",
     "NodeStatistics",

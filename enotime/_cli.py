@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from enotime._logging import configure_logging
 from enotime._node import Node
 from enotime._supervisor import ChildSpec
 from enotime.crypto._cli import add_crypto_commands
+from enotime.errors import StartFailed
 
 __all__ = ["main"]
+
+log = logging.getLogger("enotime.cli")
 
 
 def _load(target: str) -> Any:
@@ -40,7 +45,31 @@ def _run(args: argparse.Namespace) -> int:
     if callable(root) and not isinstance(root, type | ChildSpec):
         root = root()  # a function that builds the tree
     node = Node(args.name, shutdown_timeout=args.shutdown_timeout)
-    return node.run(root, use_uvloop=args.uvloop)
+    if args.metrics_port is None:
+        return node.run(root, use_uvloop=args.uvloop)
+    try:
+        from enotime.metrics import start_metrics
+    except ImportError as exc:
+        raise SystemExit(f"enotime: --metrics-port: {exc}") from None
+
+    async def serve() -> int:
+        try:
+            await start_metrics(node, args.metrics_port, host=args.metrics_host)
+        except StartFailed as failure:
+            log.error("node %s: /metrics could not start: %s", node.name, failure)
+            await node.aclose()
+            return 1
+        return await node.serve(root)
+
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if args.uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            raise SystemExit('enotime: pip install "enotime[speed]" for uvloop') from None
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(serve())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +95,19 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         help="seconds the whole tree gets to stop (default: %(default)s)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve Prometheus metrics on http://HOST:N/metrics (enotime[metrics]; "
+        "0 picks a free port)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics endpoint binds to (default: %(default)s)",
     )
     run.set_defaults(func=_run)
     add_crypto_commands(commands)

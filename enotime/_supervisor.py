@@ -324,6 +324,7 @@ class Supervisor(Actor):
             return
         self._restarts_total += 1
         failed.restarts += 1
+        self.node._count_restart(self._label(), failed.spec.id)
         position = self._children.index(failed)
         if self._strategy is Strategy.ONE_FOR_ONE:
             group = [failed]
@@ -401,6 +402,7 @@ class Supervisor(Actor):
     # -- helpers -----------------------------------------------------------------------------
 
     async def _spawn_child(self, spec: ChildSpec) -> ActorRef[Any]:
+        self.node._count_restart(self._label(), spec.id, 0)  # the series exists from the start
         return await self.spawn(spec.factory, *spec.args, link=True, name=spec.name, **spec.kwargs)
 
     async def _stop_children(self, children: Sequence[_Child]) -> None:
@@ -418,6 +420,10 @@ class Supervisor(Actor):
         else:
             timeout = None if policy == "infinity" else float(policy)
             await self.node.stop(ref, SHUTDOWN, timeout=timeout)
+
+    def _label(self) -> str:
+        """How metrics name this supervisor: its registered name, else its class."""
+        return self.ref.name or type(self).__qualname__
 
     def _find(self, child_id: str) -> _Child:
         for entry in self._children:

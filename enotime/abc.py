@@ -1,24 +1,22 @@
 """The ports: small async interfaces, each with an embedded and a production adapter.
 
 Only interfaces live here; adapters subclass them (variants by subclass, not
-flags). More ports join as their issues land (transport, registry, store,
-crypto engine).
+flags) and live in their subsystem's package:
+
+- :class:`CryptoEngine`: ``enotime.crypto.EmbeddedCryptoEngine`` (embedded),
+  ``enotime.crypto.VaultCryptoEngine`` (Vault transit).
+- :class:`Store`: ``enotime.store.SQLiteStore`` (embedded),
+  ``enotime.store.CouchDBStore`` (CouchDB).
+- :class:`Registry`: ``enotime.registry.InMemoryRegistry`` (embedded),
+  ``enotime.registry.ConsulRegistry`` (Consul).
+- :class:`Clock`: the system clock; ``enotime.testing.ManualClock`` in tests.
 """
 
 from __future__ import annotations
 
-import abc
+from enotime._clock import Clock
+from enotime.crypto._port import AbstractCryptoEngine as CryptoEngine
+from enotime.registry._port import AbstractRegistry as Registry
+from enotime.store._port import AbstractStore as Store
 
-__all__ = ["Clock"]
-
-
-class Clock(abc.ABC):
-    """Where the runtime reads time for restart windows and timeouts.
-
-    Injected so tests can move time by hand (see ``enotime.testing.ManualClock``)
-    instead of sleeping.
-    """
-
-    @abc.abstractmethod
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes backwards."""
+__all__ = ["Clock", "CryptoEngine", "Registry", "Store"]

@@ -18,9 +18,9 @@ import asyncio
 from typing import Any, TypeVar
 
 from enotime._actor import Actor, ActorRef, Monitor
+from enotime._clock import Clock
 from enotime._handler import handler
 from enotime._node import Node
-from enotime.abc import Clock
 
 __all__ = ["ManualClock", "Probe"]
 

@@ -28,7 +28,6 @@ from enotime.crypto._errors import (
     WrongKeyType,
 )
 from enotime.crypto._port import (
-    AbstractCryptoEngine,
     DataKey,
     KeyInfo,
     KeyType,
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
     from enotime.crypto._vault import AppRoleCredentials, VaultCryptoEngine
 
 __all__ = [
-    "AbstractCryptoEngine",
     "AccessDenied",
     "AlreadyInitialized",
     "AppRoleCredentials",

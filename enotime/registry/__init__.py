@@ -25,7 +25,6 @@ from enotime.registry._memory import InMemoryRegistry
 from enotime.registry._port import (
     NAMES_PREFIX,
     NODE_SERVICE,
-    AbstractRegistry,
     KVEntry,
     Leadership,
     NodeInfo,
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = [
     "NAMES_PREFIX",
     "NODE_SERVICE",
-    "AbstractRegistry",
     "CasFailed",
     "ConsulRegistry",
     "InMemoryRegistry",

@@ -14,8 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from enotime._clock import SystemClock
-from enotime.abc import Clock
+from enotime._clock import Clock, SystemClock
 from enotime.registry._errors import NotRegistered, SessionInvalidated
 from enotime.registry._port import (
     AbstractRegistry,

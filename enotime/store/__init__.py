@@ -19,7 +19,6 @@ from ._errors import (
 )
 from ._port import (
     DEFAULT_MAX_BODY_BYTES,
-    AbstractStore,
     Change,
     Document,
     IndexSpec,
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
-    "AbstractStore",
     "Change",
     "Conflict",
     "CouchDBStore",

@@ -24,7 +24,8 @@ from typing import NoReturn
 
 import pytest
 
-from enotime.store import AbstractStore, SQLiteStore
+from enotime.abc import Store
+from enotime.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 POUCHDB_SCRIPT = ROOT / "scripts" / "services" / "pouchdb"
@@ -104,7 +105,7 @@ async def store(
     tmp_path: Path,
     request: pytest.FixtureRequest,
     require_service: Callable[[str], NoReturn],
-) -> AsyncIterator[AbstractStore]:
+) -> AsyncIterator[Store]:
     """A fresh, empty store of the adapter under test; closed after the test."""
     if backend == "sqlite":
         path = tmp_path / "store.sqlite3"
@@ -126,7 +127,7 @@ async def store(
 
 
 @pytest.fixture
-def open_unreachable(backend: str, tmp_path: Path) -> Callable[[], Awaitable[AbstractStore]]:
+def open_unreachable(backend: str, tmp_path: Path) -> Callable[[], Awaitable[Store]]:
     """Open the adapter under test on a backend that cannot be reached."""
     if backend == "sqlite":
         return lambda: SQLiteStore.open(tmp_path / "no-such-directory" / "store.sqlite3")

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from enotime import Node
+from enotime.abc import CryptoEngine
 from enotime.crypto import (
-    AbstractCryptoEngine,
     CryptoClient,
     CryptoService,
     EmbeddedCryptoEngine,
@@ -39,7 +39,7 @@ NO_VAULT = "no Vault server can be installed on this machine; set VAULT_ADDR to 
 @pytest.fixture(params=["embedded", "actor", "vault"])
 async def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[AbstractCryptoEngine]:
+) -> AsyncIterator[CryptoEngine]:
     if request.param in ("embedded", "actor"):
         embedded = EmbeddedCryptoEngine(tmp_path_factory.mktemp("crypto") / "keyring")
         shares = await embedded.initialize(shares=3, threshold=2)
@@ -69,14 +69,14 @@ def new_name() -> Callable[[], str]:
 
 
 @pytest.fixture
-async def aes_key(engine: AbstractCryptoEngine, new_name: Callable[[], str]) -> str:
+async def aes_key(engine: CryptoEngine, new_name: Callable[[], str]) -> str:
     name = new_name()
     await engine.create_key(name)
     return name
 
 
 @pytest.fixture
-async def signing_key(engine: AbstractCryptoEngine, new_name: Callable[[], str]) -> str:
+async def signing_key(engine: CryptoEngine, new_name: Callable[[], str]) -> str:
     name = new_name()
     await engine.create_key(name, KeyType.ED25519)
     return name
@@ -93,46 +93,42 @@ def tamper(value: str) -> str:
 
 
 async def test_encrypt_then_decrypt_gives_the_plaintext_back(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     ciphertext = await engine.encrypt(aes_key, b"alice@example.org")
     assert b"alice" not in ciphertext.encode()
     assert await engine.decrypt(aes_key, ciphertext) == b"alice@example.org"
 
 
-async def test_empty_plaintext_round_trips(engine: AbstractCryptoEngine, aes_key: str) -> None:
+async def test_empty_plaintext_round_trips(engine: CryptoEngine, aes_key: str) -> None:
     assert await engine.decrypt(aes_key, await engine.encrypt(aes_key, b"")) == b""
 
 
-async def test_ciphertext_carries_its_key_version(
-    engine: AbstractCryptoEngine, aes_key: str
-) -> None:
+async def test_ciphertext_carries_its_key_version(engine: CryptoEngine, aes_key: str) -> None:
     assert parse_versioned(await engine.encrypt(aes_key, b"x")).version == 1
 
 
 async def test_same_plaintext_encrypts_differently_each_time(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     assert await engine.encrypt(aes_key, b"same") != await engine.encrypt(aes_key, b"same")
 
 
-async def test_tampered_ciphertext_is_invalid(engine: AbstractCryptoEngine, aes_key: str) -> None:
+async def test_tampered_ciphertext_is_invalid(engine: CryptoEngine, aes_key: str) -> None:
     ciphertext = await engine.encrypt(aes_key, b"secret")
     with pytest.raises(InvalidCiphertext) as caught:
         await engine.decrypt(aes_key, tamper(ciphertext))
     assert type(caught.value) is InvalidCiphertext
 
 
-async def test_malformed_ciphertext_is_malformed(
-    engine: AbstractCryptoEngine, aes_key: str
-) -> None:
+async def test_malformed_ciphertext_is_malformed(engine: CryptoEngine, aes_key: str) -> None:
     for garbage in ["", "hello", "vault:1:abc", "enotime:vX:abc", "enotime:v1:***"]:
         with pytest.raises(MalformedCiphertext):
             await engine.decrypt(aes_key, garbage)
 
 
 async def test_ciphertext_of_another_key_is_invalid(
-    engine: AbstractCryptoEngine, aes_key: str, new_name: Callable[[], str]
+    engine: CryptoEngine, aes_key: str, new_name: Callable[[], str]
 ) -> None:
     other = new_name()
     await engine.create_key(other)
@@ -141,7 +137,7 @@ async def test_ciphertext_of_another_key_is_invalid(
 
 
 async def test_unknown_key_is_key_not_found(
-    engine: AbstractCryptoEngine, aes_key: str, new_name: Callable[[], str]
+    engine: CryptoEngine, aes_key: str, new_name: Callable[[], str]
 ) -> None:
     ciphertext = await engine.encrypt(aes_key, b"x")
     missing = new_name()
@@ -157,7 +153,7 @@ async def test_unknown_key_is_key_not_found(
 
 
 async def test_rotation_keeps_old_ciphertexts_readable_and_rewrap_moves_them_up(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     old = await engine.encrypt(aes_key, b"profile")
     assert await engine.rotate(aes_key) == 2
@@ -171,7 +167,7 @@ async def test_rotation_keeps_old_ciphertexts_readable_and_rewrap_moves_them_up(
 
 
 async def test_min_decryption_version_refuses_older_ciphertexts_reversibly(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     old = await engine.encrypt(aes_key, b"note")
     await engine.rotate(aes_key)
@@ -189,13 +185,13 @@ async def test_min_decryption_version_refuses_older_ciphertexts_reversibly(
 
 
 async def test_min_decryption_version_above_latest_is_refused(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     with pytest.raises(InvalidRequest):
         await engine.set_min_decryption_version(aes_key, 2)
 
 
-async def test_key_info_describes_a_new_key(engine: AbstractCryptoEngine, aes_key: str) -> None:
+async def test_key_info_describes_a_new_key(engine: CryptoEngine, aes_key: str) -> None:
     info = await engine.key_info(aes_key)
     assert info.name == aes_key
     assert info.type is KeyType.AES256_GCM96
@@ -203,9 +199,7 @@ async def test_key_info_describes_a_new_key(engine: AbstractCryptoEngine, aes_ke
     assert (info.latest_version, info.min_decryption_version, info.versions) == (1, 1, (1,))
 
 
-async def test_creating_an_existing_key_changes_nothing(
-    engine: AbstractCryptoEngine, aes_key: str
-) -> None:
+async def test_creating_an_existing_key_changes_nothing(engine: CryptoEngine, aes_key: str) -> None:
     ciphertext = await engine.encrypt(aes_key, b"kept")
     await engine.create_key(aes_key)
     assert await engine.decrypt(aes_key, ciphertext) == b"kept"
@@ -216,7 +210,7 @@ async def test_creating_an_existing_key_changes_nothing(
 
 
 async def test_derived_key_binds_ciphertext_to_its_context(
-    engine: AbstractCryptoEngine, new_name: Callable[[], str]
+    engine: CryptoEngine, new_name: Callable[[], str]
 ) -> None:
     name = new_name()
     await engine.create_key(name, derived=True)
@@ -232,7 +226,7 @@ async def test_derived_key_binds_ciphertext_to_its_context(
 
 
 async def test_derived_key_requires_a_context(
-    engine: AbstractCryptoEngine, new_name: Callable[[], str]
+    engine: CryptoEngine, new_name: Callable[[], str]
 ) -> None:
     name = new_name()
     await engine.create_key(name, derived=True)
@@ -244,7 +238,7 @@ async def test_derived_key_requires_a_context(
 
 
 async def test_data_key_is_usable_with_raw_aesgcm_and_unwraps_to_itself(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     plaintext_key, wrapped = await engine.generate_data_key(aes_key)
     assert len(plaintext_key) == 32
@@ -258,14 +252,14 @@ async def test_data_key_is_usable_with_raw_aesgcm_and_unwraps_to_itself(
 
 @pytest.mark.parametrize("bits", [128, 512])
 async def test_data_key_has_the_requested_size(
-    engine: AbstractCryptoEngine, aes_key: str, bits: int
+    engine: CryptoEngine, aes_key: str, bits: int
 ) -> None:
     data_key = await engine.generate_data_key(aes_key, bits=bits)
     assert len(data_key.plaintext) == bits // 8
 
 
 async def test_data_key_of_an_unsupported_size_is_refused(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     with pytest.raises(InvalidRequest):
         await engine.generate_data_key(aes_key, bits=100)
@@ -275,7 +269,7 @@ async def test_data_key_of_an_unsupported_size_is_refused(
 
 
 async def test_hmac_is_stable_per_version_and_changes_after_rotation(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     first = await engine.hmac(aes_key, b"alice@example.org")
     assert first == await engine.hmac(aes_key, b"alice@example.org")
@@ -291,7 +285,7 @@ async def test_hmac_is_stable_per_version_and_changes_after_rotation(
 
 
 async def test_verify_hmac_rejects_other_data_and_tampered_values(
-    engine: AbstractCryptoEngine, aes_key: str
+    engine: CryptoEngine, aes_key: str
 ) -> None:
     mac = await engine.hmac(aes_key, b"data")
     assert not await engine.verify_hmac(aes_key, b"other", mac)
@@ -303,7 +297,7 @@ async def test_verify_hmac_rejects_other_data_and_tampered_values(
 # -- signatures ------------------------------------------------------------------------
 
 
-async def test_sign_then_verify(engine: AbstractCryptoEngine, signing_key: str) -> None:
+async def test_sign_then_verify(engine: CryptoEngine, signing_key: str) -> None:
     signature = await engine.sign(signing_key, b"header.payload")
     assert parse_versioned(signature).version == 1
     assert await engine.verify(signing_key, b"header.payload", signature)
@@ -312,7 +306,7 @@ async def test_sign_then_verify(engine: AbstractCryptoEngine, signing_key: str) 
 
 
 async def test_public_keys_verify_signatures_without_the_engine(
-    engine: AbstractCryptoEngine, signing_key: str
+    engine: CryptoEngine, signing_key: str
 ) -> None:
     signature = await engine.sign(signing_key, b"jwt")
     await engine.rotate(signing_key)
@@ -326,7 +320,7 @@ async def test_public_keys_verify_signatures_without_the_engine(
 
 
 async def test_keys_refuse_operations_of_the_other_type(
-    engine: AbstractCryptoEngine, aes_key: str, signing_key: str
+    engine: CryptoEngine, aes_key: str, signing_key: str
 ) -> None:
     with pytest.raises(WrongKeyType):
         await engine.sign(aes_key, b"x")
@@ -340,7 +334,7 @@ async def test_keys_refuse_operations_of_the_other_type(
 
 
 async def test_a_working_engine_reports_initialised_and_unsealed(
-    engine: AbstractCryptoEngine,
+    engine: CryptoEngine,
 ) -> None:
     status = await engine.status()
     assert status.initialized

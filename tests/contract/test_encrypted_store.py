@@ -18,6 +18,7 @@ from typing import NoReturn
 import pytest
 
 from enotime import Node
+from enotime.abc import Store
 from enotime.crypto import (
     CryptoClient,
     CryptoService,
@@ -26,7 +27,6 @@ from enotime.crypto import (
     Sealed,
 )
 from enotime.store import (
-    AbstractStore,
     Document,
     DocumentType,
     InvalidDocument,
@@ -50,7 +50,7 @@ PEOPLE = [
 class Setup:
     engine: EmbeddedCryptoEngine
     shares: list[str]
-    adapter: AbstractStore
+    adapter: Store
     store: StoreClient
     raw: Callable[[], bytes]
 
@@ -66,7 +66,7 @@ async def setup(
     shares = await engine.initialize(shares=3, threshold=2)
     for share in shares[:2]:
         await engine.submit_unseal_share(share)
-    adapter: AbstractStore
+    adapter: Store
     raw: Callable[[], bytes]
     if backend == "sqlite":
         path = tmp_path / "store.sqlite3"

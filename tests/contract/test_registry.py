@@ -32,8 +32,8 @@ from typing import Any
 import pytest
 
 from enotime import errors
+from enotime.abc import Registry
 from enotime.registry import (
-    AbstractRegistry,
     CasFailed,
     InMemoryRegistry,
     InvalidArgument,
@@ -54,11 +54,11 @@ class Backend:
     """One adapter under test: make registries on it, and move its time if it can."""
 
     name: str
-    factory: Callable[..., AbstractRegistry]
+    factory: Callable[..., Registry]
     mover: Callable[[float], None] | None
-    opened: list[AbstractRegistry] = field(default_factory=list)
+    opened: list[Registry] = field(default_factory=list)
 
-    def open(self, **options: Any) -> AbstractRegistry:
+    def open(self, **options: Any) -> Registry:
         """A new registry (another node's view) on the same backend, closed after the test."""
         registry = self.factory(**options)
         self.opened.append(registry)
@@ -77,7 +77,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         clock = ManualClock()
         root = InMemoryRegistry(clock=clock)
 
-        def peer(**options: Any) -> AbstractRegistry:
+        def peer(**options: Any) -> Registry:
             return root.peer(**options)
 
         def move(seconds: float) -> None:
@@ -116,12 +116,12 @@ async def _close_all(backend: Backend) -> None:
 
 
 @pytest.fixture
-def registry(backend: Backend) -> AbstractRegistry:
+def registry(backend: Backend) -> Registry:
     return backend.open()
 
 
 @pytest.fixture
-def other(backend: Backend) -> AbstractRegistry:
+def other(backend: Backend) -> Registry:
     """Another node's registry on the same backend."""
     return backend.open()
 
@@ -141,7 +141,7 @@ async def within(awaitable: Awaitable[Any]) -> Any:
 
 
 async def test_registered_instance_is_discovered_by_another_node(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("billing")
     registration = await registry.register_service(
@@ -158,7 +158,7 @@ async def test_registered_instance_is_discovered_by_another_node(
 
 
 async def test_discovery_lists_only_the_service_asked_for(
-    registry: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, unique: Callable[[str], str]
 ) -> None:
     a, b = unique("alpha"), unique("beta")
     await registry.register_service(a, node="node-a", port=1)
@@ -170,7 +170,7 @@ async def test_discovery_lists_only_the_service_asked_for(
 
 
 async def test_nodes_register_and_are_listed(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     node = unique("node")
     await registry.register_node(node, address="10.0.0.1", meta={"role": "worker"})
@@ -179,7 +179,7 @@ async def test_nodes_register_and_are_listed(
 
 
 async def test_ttl_lapse_makes_the_instance_unhealthy(
-    backend: Backend, registry: AbstractRegistry, unique: Callable[[str], str]
+    backend: Backend, registry: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("billing")
     await registry.register_service(name, node="node-a", ttl=10, keepalive=False)
@@ -192,7 +192,7 @@ async def test_ttl_lapse_makes_the_instance_unhealthy(
 
 
 async def test_heartbeat_after_a_lapse_makes_it_healthy_again(
-    backend: Backend, registry: AbstractRegistry, unique: Callable[[str], str]
+    backend: Backend, registry: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("billing")
     registration = await registry.register_service(name, node="node-a", ttl=10, keepalive=False)
@@ -215,7 +215,7 @@ async def test_keepalive_keeps_the_instance_healthy(
 
 
 async def test_a_critical_instance_goes_after_deregister_after(
-    backend: Backend, registry: AbstractRegistry, unique: Callable[[str], str]
+    backend: Backend, registry: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("billing")
     await registry.register_service(
@@ -228,7 +228,7 @@ async def test_a_critical_instance_goes_after_deregister_after(
 
 
 async def test_deregister_removes_the_instance_and_is_idempotent(
-    registry: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("billing")
     registration = await registry.register_service(name, node="node-a")
@@ -241,7 +241,7 @@ async def test_deregister_removes_the_instance_and_is_idempotent(
 
 
 async def test_close_deregisters_and_frees_names_and_locks(
-    backend: Backend, other: AbstractRegistry, unique: Callable[[str], str]
+    backend: Backend, other: Registry, unique: Callable[[str], str]
 ) -> None:
     registry = backend.open()
     name, actor, key = unique("billing"), unique("actor"), unique("lock")
@@ -261,7 +261,7 @@ async def test_close_deregisters_and_frees_names_and_locks(
 
 
 async def test_watch_service_returns_when_an_instance_arrives(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("billing")
     index, instances = await registry.watch_service(name)
@@ -274,7 +274,7 @@ async def test_watch_service_returns_when_an_instance_arrives(
 
 
 async def test_watch_service_returns_when_a_ttl_lapses(
-    backend: Backend, registry: AbstractRegistry, unique: Callable[[str], str]
+    backend: Backend, registry: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("billing")
     await registry.register_service(name, node="node-a", ttl=10, keepalive=False)
@@ -287,7 +287,7 @@ async def test_watch_service_returns_when_a_ttl_lapses(
 
 
 async def test_watch_service_answers_after_wait_when_nothing_changes(
-    registry: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("billing")
     await registry.register_service(name, node="node-a")
@@ -300,9 +300,7 @@ async def test_watch_service_answers_after_wait_when_nothing_changes(
 # -- key/value and check-and-set ------------------------------------------------------------
 
 
-async def test_kv_put_get_list_delete(
-    registry: AbstractRegistry, unique: Callable[[str], str]
-) -> None:
+async def test_kv_put_get_list_delete(registry: Registry, unique: Callable[[str], str]) -> None:
     prefix = unique("config") + "/"
     assert await registry.kv_get(prefix + "a") is None
     await registry.kv_put(prefix + "a", b"1")
@@ -324,7 +322,7 @@ async def test_kv_put_get_list_delete(
 
 
 async def test_every_write_moves_the_modify_index(
-    registry: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, unique: Callable[[str], str]
 ) -> None:
     key = unique("counter")
     await registry.kv_put(key, b"1")
@@ -338,7 +336,7 @@ async def test_every_write_moves_the_modify_index(
 
 
 async def test_cas_zero_creates_only_once(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     key = unique("once")
     await registry.kv_put(key, b"first", cas=0)
@@ -351,7 +349,7 @@ async def test_cas_zero_creates_only_once(
 
 
 async def test_cas_on_a_stale_index_fails_and_changes_nothing(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     key = unique("balance")
     await registry.kv_put(key, b"100")
@@ -370,7 +368,7 @@ async def test_cas_on_a_stale_index_fails_and_changes_nothing(
 
 
 async def test_kv_watch_returns_on_a_change_and_on_a_delete(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     key = unique("flag")
     await registry.kv_put(key, b"off")
@@ -390,7 +388,7 @@ async def test_kv_watch_returns_on_a_change_and_on_a_delete(
 
 
 async def test_a_lock_is_held_by_one_session_at_a_time(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     key = unique("lock")
     mine = await registry.create_session(lock_delay=0)
@@ -411,7 +409,7 @@ async def test_a_lock_is_held_by_one_session_at_a_time(
 
 
 async def test_ending_a_session_releases_or_deletes_its_keys(
-    registry: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, unique: Callable[[str], str]
 ) -> None:
     kept, dropped = unique("kept"), unique("dropped")
     releasing = await registry.create_session(lock_delay=0)
@@ -428,8 +426,8 @@ async def test_ending_a_session_releases_or_deletes_its_keys(
 
 async def test_lock_delay_follows_an_invalidated_session(
     backend: Backend,
-    registry: AbstractRegistry,
-    other: AbstractRegistry,
+    registry: Registry,
+    other: Registry,
     unique: Callable[[str], str],
 ) -> None:
     key = unique("lock")
@@ -443,7 +441,7 @@ async def test_lock_delay_follows_an_invalidated_session(
 
 
 async def test_a_session_whose_ttl_lapses_loses_its_locks(
-    backend: Backend, registry: AbstractRegistry, unique: Callable[[str], str]
+    backend: Backend, registry: Registry, unique: Callable[[str], str]
 ) -> None:
     key = unique("lock")
     session = await registry.create_session(ttl=10, lock_delay=0, keepalive=False)
@@ -479,7 +477,7 @@ async def test_renewals_keep_a_session_and_its_locks(
 
 
 async def test_global_names_first_writer_wins(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("payments")
     mine = await registry.create_session(lock_delay=0)
@@ -496,7 +494,7 @@ async def test_global_names_first_writer_wins(
 
 
 async def test_a_name_is_freed_when_its_owners_session_closes(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("payments")
     mine = await registry.create_session(lock_delay=0)
@@ -510,8 +508,8 @@ async def test_a_name_is_freed_when_its_owners_session_closes(
 
 async def test_a_name_is_freed_when_its_owners_session_lapses(
     backend: Backend,
-    registry: AbstractRegistry,
-    other: AbstractRegistry,
+    registry: Registry,
+    other: Registry,
     unique: Callable[[str], str],
 ) -> None:
     name = unique("payments")
@@ -525,8 +523,8 @@ async def test_a_name_is_freed_when_its_owners_session_lapses(
 
 async def test_a_name_in_lock_delay_is_taken_by_nobody(
     backend: Backend,
-    registry: AbstractRegistry,
-    other: AbstractRegistry,
+    registry: Registry,
+    other: Registry,
     unique: Callable[[str], str],
 ) -> None:
     name = unique("payments")
@@ -542,7 +540,7 @@ async def test_a_name_in_lock_delay_is_taken_by_nobody(
 
 
 async def test_unregister_name_only_by_its_owner(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     name = unique("payments")
     mine = await registry.create_session(lock_delay=0)
@@ -558,7 +556,7 @@ async def test_unregister_name_only_by_its_owner(
 
 
 async def _candidate(
-    registry: AbstractRegistry,
+    registry: Registry,
     key: str,
     value: str,
     elected: asyncio.Event,
@@ -574,7 +572,7 @@ async def _candidate(
 
 
 async def test_the_next_candidate_leads_when_the_leader_resigns(
-    registry: AbstractRegistry, other: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, other: Registry, unique: Callable[[str], str]
 ) -> None:
     key = unique("leader")
     a_elected, a_resign = asyncio.Event(), asyncio.Event()
@@ -595,8 +593,8 @@ async def test_the_next_candidate_leads_when_the_leader_resigns(
 
 async def test_leadership_hands_over_when_the_leaders_session_lapses(
     backend: Backend,
-    registry: AbstractRegistry,
-    other: AbstractRegistry,
+    registry: Registry,
+    other: Registry,
     unique: Callable[[str], str],
 ) -> None:
     key = unique("leader")
@@ -614,7 +612,7 @@ async def test_leadership_hands_over_when_the_leaders_session_lapses(
 
 
 async def test_leadership_is_lost_when_the_session_is_destroyed(
-    registry: AbstractRegistry, unique: Callable[[str], str]
+    registry: Registry, unique: Callable[[str], str]
 ) -> None:
     key = unique("leader")
     async with registry.campaign(key, "node-a", lock_delay=0) as lead:
@@ -626,7 +624,7 @@ async def test_leadership_is_lost_when_the_session_is_destroyed(
 # -- bad input ------------------------------------------------------------------------------------
 
 
-def _calls(registry: AbstractRegistry) -> dict[str, Callable[[], Awaitable[Any]]]:
+def _calls(registry: Registry) -> dict[str, Callable[[], Awaitable[Any]]]:
     r = registry
     return {
         "empty service name": lambda: r.register_service("", node="n"),
@@ -657,7 +655,7 @@ def _calls(registry: AbstractRegistry) -> dict[str, Callable[[], Awaitable[Any]]
 
 
 @pytest.mark.parametrize("case", list(_calls(InMemoryRegistry())))
-async def test_bad_input_is_invalid_argument(registry: AbstractRegistry, case: str) -> None:
+async def test_bad_input_is_invalid_argument(registry: Registry, case: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         await _calls(registry)[case]()
     assert isinstance(caught.value, ValueError)
@@ -667,8 +665,8 @@ async def test_bad_input_is_invalid_argument(registry: AbstractRegistry, case: s
 
 async def test_a_candidate_waits_out_the_lock_delay_of_a_dead_leader(
     backend: Backend,
-    registry: AbstractRegistry,
-    other: AbstractRegistry,
+    registry: Registry,
+    other: Registry,
     unique: Callable[[str], str],
 ) -> None:
     key = unique("leader")

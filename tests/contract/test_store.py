@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from enotime.abc import Store
 from enotime.store import (
-    AbstractStore,
     Change,
     Conflict,
     Document,
@@ -30,11 +30,11 @@ def generation(rev: str) -> int:
     return int(rev.split("-", 1)[0])
 
 
-async def read_changes(store: AbstractStore, since: str | None = None) -> list[Change]:
+async def read_changes(store: Store, since: str | None = None) -> list[Change]:
     return [change async for change in store.changes(since)]
 
 
-async def list_all(store: AbstractStore, doc_type: str) -> list[str]:
+async def list_all(store: Store, doc_type: str) -> list[str]:
     ids: list[str] = []
     cursor = None
     while True:
@@ -48,14 +48,14 @@ async def list_all(store: AbstractStore, doc_type: str) -> list[str]:
 # -- create, read, update, delete -------------------------------------------------------------
 
 
-async def test_put_creates_a_document_that_get_returns(store: AbstractStore) -> None:
+async def test_put_creates_a_document_that_get_returns(store: Store) -> None:
     rev = await store.put(Document("ada", "user", {"name": "Ada", "tags": ["x"]}), None)
 
     assert generation(rev) == 1
     assert await store.get("ada") == Document("ada", "user", {"name": "Ada", "tags": ["x"]}, rev)
 
 
-async def test_update_with_the_current_revision_replaces_the_body(store: AbstractStore) -> None:
+async def test_update_with_the_current_revision_replaces_the_body(store: Store) -> None:
     rev1 = await store.put(Document("ada", "user", {"n": 1}), None)
 
     rev2 = await store.put(Document("ada", "user", {"n": 2}), rev1)
@@ -64,12 +64,12 @@ async def test_update_with_the_current_revision_replaces_the_body(store: Abstrac
     assert await store.get("ada") == Document("ada", "user", {"n": 2}, rev2)
 
 
-async def test_get_of_an_unknown_id_is_not_found(store: AbstractStore) -> None:
+async def test_get_of_an_unknown_id_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.get("nobody")
 
 
-async def test_creating_an_existing_document_is_a_conflict(store: AbstractStore) -> None:
+async def test_creating_an_existing_document_is_a_conflict(store: Store) -> None:
     rev = await store.put(Document("ada", "user", {"n": 1}), None)
 
     with pytest.raises(Conflict):
@@ -78,7 +78,7 @@ async def test_creating_an_existing_document_is_a_conflict(store: AbstractStore)
     assert await store.get("ada") == Document("ada", "user", {"n": 1}, rev)
 
 
-async def test_a_stale_revision_is_a_conflict_and_writes_nothing(store: AbstractStore) -> None:
+async def test_a_stale_revision_is_a_conflict_and_writes_nothing(store: Store) -> None:
     rev1 = await store.put(Document("ada", "user", {"n": 1}), None)
     rev2 = await store.put(Document("ada", "user", {"n": 2}), rev1)
 
@@ -88,7 +88,7 @@ async def test_a_stale_revision_is_a_conflict_and_writes_nothing(store: Abstract
     assert await store.get("ada") == Document("ada", "user", {"n": 2}, rev2)
 
 
-async def test_a_revision_of_a_missing_document_is_a_conflict(store: AbstractStore) -> None:
+async def test_a_revision_of_a_missing_document_is_a_conflict(store: Store) -> None:
     other = await store.put(Document("bob", "user", {}), None)
 
     with pytest.raises(Conflict):
@@ -97,7 +97,7 @@ async def test_a_revision_of_a_missing_document_is_a_conflict(store: AbstractSto
         await store.get("ada")
 
 
-async def test_delete_removes_the_document(store: AbstractStore) -> None:
+async def test_delete_removes_the_document(store: Store) -> None:
     rev = await store.put(Document("ada", "user", {}), None)
 
     deleted_rev = await store.delete("ada", rev)
@@ -109,12 +109,12 @@ async def test_delete_removes_the_document(store: AbstractStore) -> None:
         await store.delete("ada", deleted_rev)
 
 
-async def test_delete_of_an_unknown_id_is_not_found(store: AbstractStore) -> None:
+async def test_delete_of_an_unknown_id_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.delete("nobody", "1-00000000000000000000000000000000")
 
 
-async def test_delete_with_a_stale_revision_is_a_conflict(store: AbstractStore) -> None:
+async def test_delete_with_a_stale_revision_is_a_conflict(store: Store) -> None:
     rev1 = await store.put(Document("ada", "user", {"n": 1}), None)
     rev2 = await store.put(Document("ada", "user", {"n": 2}), rev1)
 
@@ -124,7 +124,7 @@ async def test_delete_with_a_stale_revision_is_a_conflict(store: AbstractStore) 
     assert (await store.get("ada")).rev == rev2
 
 
-async def test_a_deleted_document_can_be_created_again(store: AbstractStore) -> None:
+async def test_a_deleted_document_can_be_created_again(store: Store) -> None:
     rev = await store.put(Document("ada", "user", {"n": 1}), None)
     deleted_rev = await store.delete("ada", rev)
 
@@ -137,7 +137,7 @@ async def test_a_deleted_document_can_be_created_again(store: AbstractStore) -> 
 
 
 async def test_a_deleted_document_can_be_revived_from_its_tombstone(
-    store: AbstractStore,
+    store: Store,
 ) -> None:
     rev = await store.put(Document("ada", "user", {"n": 1}), None)
     deleted_rev = await store.delete("ada", rev)
@@ -151,7 +151,7 @@ async def test_a_deleted_document_can_be_revived_from_its_tombstone(
 # -- concurrency ------------------------------------------------------------------------------
 
 
-async def test_concurrent_writers_on_one_revision_get_one_winner(store: AbstractStore) -> None:
+async def test_concurrent_writers_on_one_revision_get_one_winner(store: Store) -> None:
     base = await store.put(Document("counter", "tally", {"writer": None}), None)
 
     async def write(writer: int) -> str | Conflict:
@@ -169,7 +169,7 @@ async def test_concurrent_writers_on_one_revision_get_one_winner(store: Abstract
     assert await store.get("counter") == Document("counter", "tally", {"writer": winner}, rev)
 
 
-async def test_concurrent_creators_of_one_id_get_one_winner(store: AbstractStore) -> None:
+async def test_concurrent_creators_of_one_id_get_one_winner(store: Store) -> None:
     async def create(writer: int) -> str | Conflict:
         try:
             return await store.put(Document("singleton", "lock", {"owner": writer}), None)
@@ -186,7 +186,7 @@ async def test_concurrent_creators_of_one_id_get_one_winner(store: AbstractStore
 
 
 @pytest.fixture
-async def people(store: AbstractStore) -> AbstractStore:
+async def people(store: Store) -> Store:
     await store.declare_index("user", ["email", "status"])
     users: list[tuple[str, dict[str, str | None]]] = [
         ("u3", {"email": "c@example.org", "status": "active"}),
@@ -206,7 +206,7 @@ async def ids(docs: Awaitable[list[Document]]) -> list[str]:
     return [doc.id for doc in await docs]
 
 
-async def test_find_matches_declared_index_fields_in_id_order(people: AbstractStore) -> None:
+async def test_find_matches_declared_index_fields_in_id_order(people: Store) -> None:
     assert await ids(people.find("user", email="b@example.org")) == ["u2"]
     assert await ids(people.find("user", status="active")) == ["u1", "u3"]
     assert await ids(people.find("user", email="a@example.org", status="active")) == ["u1"]
@@ -215,13 +215,13 @@ async def test_find_matches_declared_index_fields_in_id_order(people: AbstractSt
     assert await ids(people.find("user", email="nobody@example.org")) == []
 
 
-async def test_find_returns_whole_documents(people: AbstractStore) -> None:
+async def test_find_returns_whole_documents(people: Store) -> None:
     (doc,) = await people.find("user", email="b@example.org")
 
     assert doc == await people.get("u2")
 
 
-async def test_find_follows_updates_and_deletes(people: AbstractStore) -> None:
+async def test_find_follows_updates_and_deletes(people: Store) -> None:
     u1 = await people.get("u1")
     await people.put(Document("u1", "user", {"email": "a@example.org", "status": "banned"}), u1.rev)
     u3 = await people.get("u3")
@@ -232,7 +232,7 @@ async def test_find_follows_updates_and_deletes(people: AbstractStore) -> None:
     assert await ids(people.find("user", status="banned")) == ["u1", "u2"]
 
 
-async def test_find_on_an_undeclared_field_is_an_invalid_query(people: AbstractStore) -> None:
+async def test_find_on_an_undeclared_field_is_an_invalid_query(people: Store) -> None:
     with pytest.raises(InvalidQuery):
         await people.find("user", name="Ada")
     with pytest.raises(InvalidQuery):
@@ -241,7 +241,7 @@ async def test_find_on_an_undeclared_field_is_an_invalid_query(people: AbstractS
         await people.find("user")
 
 
-async def test_declaring_an_index_covers_documents_already_stored(store: AbstractStore) -> None:
+async def test_declaring_an_index_covers_documents_already_stored(store: Store) -> None:
     await store.put(Document("t1", "ticket", {"queue": "support"}), None)
 
     spec = await store.declare_index("ticket", ["queue"])
@@ -250,7 +250,7 @@ async def test_declaring_an_index_covers_documents_already_stored(store: Abstrac
     assert await ids(store.find("ticket", queue="support")) == ["t1"]
 
 
-async def test_an_unindexable_value_in_an_index_field_is_invalid(store: AbstractStore) -> None:
+async def test_an_unindexable_value_in_an_index_field_is_invalid(store: Store) -> None:
     await store.declare_index("user", ["email"])
 
     with pytest.raises(InvalidDocument):
@@ -265,7 +265,7 @@ async def test_an_unindexable_value_in_an_index_field_is_invalid(store: Abstract
 # -- list -------------------------------------------------------------------------------------
 
 
-async def test_list_pages_through_a_type_in_id_order(store: AbstractStore) -> None:
+async def test_list_pages_through_a_type_in_id_order(store: Store) -> None:
     for n in (5, 1, 4, 2, 3):
         await store.put(Document(f"item-{n}", "item", {"n": n}), None)
     await store.put(Document("item-0", "other", {}), None)
@@ -281,7 +281,7 @@ async def test_list_pages_through_a_type_in_id_order(store: AbstractStore) -> No
     assert first.documents[0] == await store.get("item-1")
 
 
-async def test_list_is_stable_while_documents_are_inserted(store: AbstractStore) -> None:
+async def test_list_is_stable_while_documents_are_inserted(store: Store) -> None:
     for n in range(0, 20, 2):
         await store.put(Document(f"doc-{n:02}", "page", {}), None)
 
@@ -305,7 +305,7 @@ async def test_list_is_stable_while_documents_are_inserted(store: AbstractStore)
     assert {doc_id for doc_id in seen if doc_id.endswith("x")}  # ahead: listed later
 
 
-async def test_a_cursor_belongs_to_its_type(store: AbstractStore) -> None:
+async def test_a_cursor_belongs_to_its_type(store: Store) -> None:
     for n in range(3):
         await store.put(Document(f"a{n}", "alpha", {}), None)
     page = await store.list("alpha", limit=1)
@@ -319,7 +319,7 @@ async def test_a_cursor_belongs_to_its_type(store: AbstractStore) -> None:
         await store.list("alpha", limit=0)
 
 
-async def test_list_of_an_empty_type_is_one_empty_page(store: AbstractStore) -> None:
+async def test_list_of_an_empty_type_is_one_empty_page(store: Store) -> None:
     page = await store.list("nothing")
 
     assert page.documents == []
@@ -330,7 +330,7 @@ async def test_list_of_an_empty_type_is_one_empty_page(store: AbstractStore) -> 
 
 
 async def test_changes_report_latest_revisions_and_resume_from_a_token(
-    store: AbstractStore,
+    store: Store,
 ) -> None:
     a = await store.put(Document("a", "note", {}), None)
     b = await store.put(Document("b", "note", {}), None)
@@ -354,11 +354,11 @@ async def test_changes_report_latest_revisions_and_resume_from_a_token(
     assert [ch.id for ch in await read_changes(store, resumed[0].seq)] == ["b", "c"]
 
 
-async def test_changes_of_an_empty_store_end_at_once(store: AbstractStore) -> None:
+async def test_changes_of_an_empty_store_end_at_once(store: Store) -> None:
     assert await read_changes(store) == []
 
 
-async def test_follow_mode_waits_for_and_yields_a_new_write(store: AbstractStore) -> None:
+async def test_follow_mode_waits_for_and_yields_a_new_write(store: Store) -> None:
     await store.put(Document("before", "note", {}), None)
     (seen,) = await read_changes(store)
     feed = store.changes(seen.seq, follow=True)
@@ -376,7 +376,7 @@ async def test_follow_mode_waits_for_and_yields_a_new_write(store: AbstractStore
         await feed.aclose()  # type: ignore[attr-defined]
 
 
-async def test_follow_mode_ends_when_the_store_closes(store: AbstractStore) -> None:
+async def test_follow_mode_ends_when_the_store_closes(store: Store) -> None:
     feed: AsyncIterator[Change] = store.changes(None, follow=True)
     waiting = asyncio.ensure_future(anext(feed))
     done, _ = await asyncio.wait({waiting}, timeout=0.2)
@@ -388,7 +388,7 @@ async def test_follow_mode_ends_when_the_store_closes(store: AbstractStore) -> N
         await asyncio.wait_for(waiting, WAIT)
 
 
-async def test_a_foreign_changes_token_is_an_invalid_query(store: AbstractStore) -> None:
+async def test_a_foreign_changes_token_is_an_invalid_query(store: Store) -> None:
     with pytest.raises(InvalidQuery):
         await read_changes(store, "")
 
@@ -398,13 +398,13 @@ async def test_a_foreign_changes_token_is_an_invalid_query(store: AbstractStore)
 BAD_IDS = ["", "_design/x", "_users", "-leading-dash", "a/b", "a b", "ümlaut", "x" * 201, "a\n"]
 
 
-async def assert_nothing_stored(store: AbstractStore) -> None:
+async def assert_nothing_stored(store: Store) -> None:
     assert await read_changes(store) == []
     assert (await store.list("user")).documents == []
 
 
 @pytest.mark.parametrize("doc_id", BAD_IDS)
-async def test_an_id_outside_the_policy_is_invalid(store: AbstractStore, doc_id: str) -> None:
+async def test_an_id_outside_the_policy_is_invalid(store: Store, doc_id: str) -> None:
     with pytest.raises(InvalidDocument):
         await store.put(Document(doc_id, "user", {}), None)
     with pytest.raises(InvalidDocument):
@@ -414,7 +414,7 @@ async def test_an_id_outside_the_policy_is_invalid(store: AbstractStore, doc_id:
     await assert_nothing_stored(store)
 
 
-async def test_the_longest_valid_id_is_accepted(store: AbstractStore) -> None:
+async def test_the_longest_valid_id_is_accepted(store: Store) -> None:
     doc_id = "A1_.:@+=-" + "z" * 191
     rev = await store.put(Document(doc_id, "user", {}), None)
 
@@ -422,7 +422,7 @@ async def test_the_longest_valid_id_is_accepted(store: AbstractStore) -> None:
 
 
 @pytest.mark.parametrize("doc_type", ["", "1user", "user type", "_user", "u" * 65])
-async def test_an_invalid_type_name_is_invalid(store: AbstractStore, doc_type: str) -> None:
+async def test_an_invalid_type_name_is_invalid(store: Store, doc_type: str) -> None:
     with pytest.raises(InvalidDocument):
         await store.put(Document("ada", doc_type, {}), None)
     await assert_nothing_stored(store)
@@ -444,13 +444,13 @@ async def test_an_invalid_type_name_is_invalid(store: AbstractStore, doc_type: s
     ],
     ids=lambda body: next(iter(body)) if isinstance(body, dict) else "list",
 )
-async def test_a_body_that_is_not_json_is_invalid(store: AbstractStore, body: Any) -> None:
+async def test_a_body_that_is_not_json_is_invalid(store: Store, body: Any) -> None:
     with pytest.raises(InvalidDocument):
         await store.put(Document("ada", "user", body), None)
     await assert_nothing_stored(store)
 
 
-async def test_a_body_over_the_size_limit_is_invalid(store: AbstractStore) -> None:
+async def test_a_body_over_the_size_limit_is_invalid(store: Store) -> None:
     overhead = len('{"blob":""}')
     at_limit = {"blob": "x" * (store.max_body_bytes - overhead)}
     over_limit = {"blob": "x" * (store.max_body_bytes - overhead + 1)}
@@ -467,13 +467,13 @@ async def test_a_body_over_the_size_limit_is_invalid(store: AbstractStore) -> No
 
 
 async def test_an_unreachable_backend_is_unavailable(
-    open_unreachable: Callable[[], Awaitable[AbstractStore]],
+    open_unreachable: Callable[[], Awaitable[Store]],
 ) -> None:
     with pytest.raises(StoreUnavailable):
         await open_unreachable()
 
 
-async def test_a_closed_store_is_unavailable(store: AbstractStore) -> None:
+async def test_a_closed_store_is_unavailable(store: Store) -> None:
     rev = await store.put(Document("ada", "user", {}), None)
 
     await store.aclose()

@@ -8,7 +8,16 @@ import pkgutil
 
 import enotime
 
-PUBLIC_MODULES = ["enotime", "enotime.abc", "enotime.errors", "enotime.messages", "enotime.testing"]
+PUBLIC_MODULES = [
+    "enotime",
+    "enotime.abc",
+    "enotime.errors",
+    "enotime.messages",
+    "enotime.testing",
+    "enotime.crypto",
+    "enotime.store",
+    "enotime.registry",
+]
 
 
 def test_every_public_module_declares_all_and_each_name_resolves() -> None:
