@@ -10,13 +10,13 @@ from enotime._actor import (
     Actor,
     ActorRef,
     ActorStatistics,
-    HandlerStatistics,
     Monitor,
     Overflow,
     Timer,
 )
 from enotime._context import RequestContext, current_context, request_context
 from enotime._handler import handler
+from enotime._handler_timing import HandlerStatistics
 from enotime._logging import configure_logging
 from enotime._node import ActorClassStatistics, DeadLetter, Node, NodeStatistics
 from enotime._reason import KILL, KILLED, NOCONNECTION, NOPROC, NORMAL, SHUTDOWN, ExitReason

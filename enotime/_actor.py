@@ -9,11 +9,9 @@ with the runtime's.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import enum
 import itertools
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar, overlo
 
 from enotime._context import RequestContext, _current, current_context
 from enotime._handler import HandlerEntry, collect_handlers
+from enotime._handler_timing import metered_handlers
 from enotime._reason import KILLED, NOPROC, NORMAL, SHUTDOWN, ExitReason
 from enotime.errors import (
     ActorExited,
@@ -40,7 +39,6 @@ __all__ = [
     "Actor",
     "ActorRef",
     "ActorStatistics",
-    "HandlerStatistics",
     "Monitor",
     "Overflow",
     "Timer",
@@ -91,135 +89,6 @@ class ActorStatistics:
     messages_handled: int
     links: int
     monitors: int
-
-
-HANDLER_BUCKETS: Final = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
-"""Upper bounds, in seconds, of the handler-latency buckets of metered actors."""
-
-
-class HandlerTiming:
-    """Running latency counts of one handler of one metered actor class (plain ints)."""
-
-    __slots__ = ("buckets", "count", "sum")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.sum = 0.0
-        self.buckets = [0] * (len(HANDLER_BUCKETS) + 1)  # the last one is +Inf
-
-    def observe(self, seconds: float) -> None:
-        """Count one handling that took ``seconds``."""
-        self.count += 1
-        self.sum += seconds
-        self.buckets[bisect.bisect_left(HANDLER_BUCKETS, seconds)] += 1
-
-
-@dataclass(frozen=True, slots=True)
-class HandlerStatistics:
-    """Latency of one handler of one metered actor class, for inspection and metrics."""
-
-    actor_class: str
-    handler: str
-    count: int
-    sum_seconds: float
-    buckets: tuple[tuple[float, int], ...]
-    """Cumulative ``(upper bound in seconds, count)`` pairs, ending with ``(inf, count)``."""
-
-    @classmethod
-    def of(cls, key: tuple[str, str], timing: HandlerTiming) -> HandlerStatistics:
-        """A snapshot of ``timing``, kept under ``(actor class, handler name)``."""
-        cumulative = list(itertools.accumulate(timing.buckets))
-        bounds = (*HANDLER_BUCKETS, float("inf"))
-        return cls(
-            actor_class=key[0],
-            handler=key[1],
-            count=timing.count,
-            sum_seconds=timing.sum,
-            buckets=tuple(zip(bounds, cumulative, strict=True)),
-        )
-
-
-def _metered(cls: type[Actor], declared: dict[type, HandlerEntry]) -> dict[type, HandlerEntry]:
-    """``declared`` with every handler wrapped to time itself into the node's statistics.
-
-    Only classes that set ``metered = True`` get this table, so unmetered actors
-    pay nothing. One wrapper per handler function, shared by the message types
-    it handles.
-    """
-    wrapped: dict[int, HandlerEntry] = {}
-    table = {}
-    for message_type, entry in declared.items():
-        if id(entry.function) not in wrapped:
-            wrapped[id(entry.function)] = _timed_entry(cls.__qualname__, entry)
-        table[message_type] = wrapped[id(entry.function)]
-    return table
-
-
-def _timed_entry(actor_class: str, entry: HandlerEntry) -> HandlerEntry:
-    function = entry.function
-    key = (actor_class, getattr(function, "__name__", "handler"))
-    clock = time.perf_counter
-    where = bisect.bisect_left
-    bounds = HANDLER_BUCKETS
-    first = bounds[0]
-
-    # HandlerTiming.observe, inlined, with a fast path for the first bucket where most
-    # handlings land: this runs for every message of a metered actor.
-    def record(actor: Actor, seconds: float) -> None:
-        timings = actor._enotime_proc.node._handler_timings
-        timing = timings.get(key)
-        if timing is None:
-            timing = timings[key] = HandlerTiming()
-        timing.count += 1
-        timing.sum += seconds
-        timing.buckets[0 if seconds <= first else where(bounds, seconds)] += 1
-
-    if entry.is_async:
-
-        async def timed_async(actor: Actor, message: object) -> Any:
-            start = clock()
-            try:
-                return await function(actor, message)
-            finally:
-                record(actor, clock() - start)
-
-        return HandlerEntry(timed_async, True)
-
-    def timed(actor: Actor, message: object) -> Any:
-        start = clock()
-        try:
-            result = function(actor, message)
-        except BaseException:
-            record(actor, clock() - start)
-            raise
-        seconds = clock() - start
-        timings = actor._enotime_proc.node._handler_timings
-        timing = timings.get(key)
-        if timing is None:
-            timing = timings[key] = HandlerTiming()
-        timing.count += 1
-        timing.sum += seconds
-        timing.buckets[0 if seconds <= first else where(bounds, seconds)] += 1
-        return result
-
-    return HandlerEntry(timed, False)
 
 
 class ActorRef(Generic[A_co]):
@@ -442,7 +311,7 @@ class Actor:
         declared = cls._enotime_declared = collect_handlers(cls, inherited)
         # The runtime's table also caches resolved subclasses (and misses), so it
         # is a copy; metered classes get timing wrappers in it instead.
-        cls._enotime_handlers = dict(_metered(cls, declared) if cls.metered else declared)
+        cls._enotime_handlers = dict(metered_handlers(cls, declared) if cls.metered else declared)
         cls._enotime_has_on_start = cls.on_start is not Actor.on_start
 
     # -- lifecycle hooks -------------------------------------------------

@@ -14,8 +14,6 @@ from typing import Any, Final, TypeVar
 from enotime._actor import (
     Actor,
     ActorRef,
-    HandlerStatistics,
-    HandlerTiming,
     Timer,
     _Process,
     _signal_exit,
@@ -23,6 +21,7 @@ from enotime._actor import (
 from enotime._clock import Clock, SystemClock
 from enotime._context import _current
 from enotime._deadline import Deadlines
+from enotime._handler_timing import HandlerStatistics, HandlerTiming
 from enotime._reason import KILL, KILLED, SHUTDOWN, ExitReason
 from enotime._supervisor import ChildSpec, child
 from enotime.errors import NameNotFound, NameTaken, StartFailed

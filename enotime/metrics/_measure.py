@@ -28,7 +28,7 @@ from typing import Any, Final, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
-from enotime._actor import HANDLER_BUCKETS
+from enotime._handler_timing import HANDLER_BUCKETS
 
 __all__ = ["DEFAULT_BUCKETS", "Meter", "measure", "meter", "timed"]
 
