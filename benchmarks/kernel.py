@@ -54,9 +54,9 @@ from _common import (
     run_marker,
     stdout_to_stderr,
 )
+from _echo import Cast, Echo, Ping, Total
 
 from enotime import Actor, Node, handler
-from enotime.messages import Request
 
 
 def _optional(module: str) -> ModuleType | None:
@@ -104,44 +104,6 @@ FULL: Final = Plan(5, 30_000, 500, 100_000, 300, 20_000, 100_000, 3, 5.0)
 
 
 # -- the workload: the same messages for every contender -----------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Ping(Request[int]):
-    """Answered with ``n``."""
-
-    n: int
-
-
-@dataclass(frozen=True, slots=True)
-class Cast:
-    """Counted, never answered."""
-
-    n: int
-
-
-@dataclass(frozen=True, slots=True)
-class Total(Request[int]):
-    """Answered with the number of ``Cast`` messages seen so far."""
-
-
-class Echo(Actor):
-    """ENoTime's side: echoes pings, counts casts."""
-
-    def __init__(self) -> None:
-        self.casts = 0
-
-    @handler
-    def ping(self, msg: Ping) -> int:
-        return msg.n
-
-    @handler
-    def cast(self, msg: Cast) -> None:
-        self.casts += 1
-
-    @handler
-    def total(self, msg: Total) -> int:
-        return self.casts
 
 
 class Idle(Actor):

@@ -34,9 +34,9 @@ from functools import partial
 from typing import Any, Final, TypeVar
 
 from _common import Report, Row, median, paired_ratio, parse_args, stdout_to_stderr
+from _echo import Cast, Echo, Ping, Total
 
-from enotime import Actor, ActorRef, Node, handler
-from enotime.messages import Request
+from enotime import Actor, ActorRef, Node
 
 try:
     from prometheus_client import CollectorRegistry, generate_latest
@@ -68,40 +68,6 @@ FULL: Final = Plan(9, 150_000, 400_000, 100_000, 5.0)
 
 TARGETS: Final = {"roundtrips_on_vs_off": ">= 0.9"}
 """Issue 6: instrumentation costs < 10 % of the kernel's round trips/s."""
-
-
-@dataclass(frozen=True, slots=True)
-class Ping(Request[int]):
-    n: int
-
-
-@dataclass(frozen=True, slots=True)
-class Cast:
-    n: int
-
-
-@dataclass(frozen=True, slots=True)
-class Total(Request[int]):
-    pass
-
-
-class Echo(Actor):
-    """Echoes pings, counts casts."""
-
-    def __init__(self) -> None:
-        self.casts = 0
-
-    @handler
-    def ping(self, msg: Ping) -> int:
-        return msg.n
-
-    @handler
-    def cast(self, msg: Cast) -> None:
-        self.casts += 1
-
-    @handler
-    def total(self, msg: Total) -> int:
-        return self.casts
 
 
 class MeteredEcho(Echo):
