@@ -9,6 +9,8 @@ flags) and live in their subsystem's package:
   ``enotime.store.CouchDBStore`` (CouchDB).
 - :class:`Registry`: ``enotime.registry.InMemoryRegistry`` (embedded),
   ``enotime.registry.ConsulRegistry`` (Consul).
+- :class:`Transport`: ``enotime.transport.LocalTransport`` (embedded, in-process),
+  ``enotime.transport.AmqpTransport`` (RabbitMQ).
 - :class:`Clock`: the system clock; ``enotime.testing.ManualClock`` in tests.
 """
 
@@ -18,5 +20,6 @@ from enotime._clock import Clock
 from enotime.crypto._port import AbstractCryptoEngine as CryptoEngine
 from enotime.registry._port import AbstractRegistry as Registry
 from enotime.store._port import AbstractStore as Store
+from enotime.transport._port import AbstractTransport as Transport
 
-__all__ = ["Clock", "CryptoEngine", "Registry", "Store"]
+__all__ = ["Clock", "CryptoEngine", "Registry", "Store", "Transport"]

@@ -34,7 +34,6 @@ from enotime.transport._message import (
     message_type,
 )
 from enotime.transport._port import (
-    AbstractTransport,
     Address,
     DeadLetter,
     DeadLetterHandler,
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WIRE_VERSION",
-    "AbstractTransport",
     "Address",
     "AmqpTransport",
     "DeadLetter",

@@ -17,6 +17,8 @@ PUBLIC_MODULES = [
     "enotime.crypto",
     "enotime.store",
     "enotime.registry",
+    "enotime.transport",
+    "enotime.metrics",
 ]
 
 

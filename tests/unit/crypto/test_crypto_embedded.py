@@ -238,7 +238,7 @@ async def test_seal_mid_traffic_fails_requests_cleanly_and_loses_nothing(
                 return exc
             if len(done) >= 200:
                 enough.set()
-            await asyncio.sleep(0)  # yield to the other clients, as real traffic does -- noqa: sleep-ok
+            await asyncio.sleep(0)  # yield, as real traffic does -- noqa: sleep-ok
         return None
 
     clients = [asyncio.create_task(client(n)) for n in range(8)]
