@@ -142,6 +142,8 @@ class _Unsealed:
     cipher: AESGCM
     header: KeyringHeader
     keys: dict[str, _Key] = field(default_factory=dict)
+    ciphers: dict[bytes, AESGCM] = field(default_factory=dict)
+    """AESGCM objects by key material: building one costs as much as using it."""
 
     def wipe(self) -> None:
         # Best effort: CPython cannot promise no copy of a secret survives
@@ -149,6 +151,7 @@ class _Unsealed:
         for i in range(len(self.master)):
             self.master[i] = 0
         self.keys.clear()
+        self.ciphers.clear()
 
 
 class EmbeddedCryptoEngine(AbstractCryptoEngine):
@@ -467,9 +470,14 @@ class EmbeddedCryptoEngine(AbstractCryptoEngine):
             raise WrongKeyType(f"key {name!r} is {key.type.value}; this needs {required.value}")
         return key
 
-    @staticmethod
-    def _aead(key: _Key, version: int, context: bytes | None) -> AESGCM:
+    def _aead(self, key: _Key, version: int, context: bytes | None) -> AESGCM:
         material = key.versions[version].key
+        if not key.derived and context is None:
+            ciphers = self._unsealed().ciphers
+            cipher = ciphers.get(material)
+            if cipher is None:
+                cipher = ciphers[material] = AESGCM(material)
+            return cipher
         if key.derived:
             if not context:
                 raise InvalidRequest("this key is derived: pass a non-empty context")
