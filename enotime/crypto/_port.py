@@ -10,9 +10,10 @@ from __future__ import annotations
 import abc
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from enotime.crypto._errors import InvalidRequest, MalformedCiphertext
 
@@ -151,6 +152,12 @@ def check_key_name(name: str) -> str:
     if not isinstance(name, str) or _KEY_NAME.fullmatch(name) is None:
         raise InvalidRequest(f"invalid key name {name!r}: use 1-128 of [A-Za-z0-9_.-]")
     return name
+
+
+BATCHABLE: frozenset[str] = frozenset(
+    {"encrypt", "decrypt", "rewrap", "hmac", "verify_hmac", "sign", "verify", "generate_data_key"}
+)
+"""What :meth:`AbstractCryptoEngine.batch` accepts: data operations, not key management."""
 
 
 class AbstractCryptoEngine(abc.ABC):
@@ -295,6 +302,25 @@ class AbstractCryptoEngine(abc.ABC):
     @abc.abstractmethod
     async def seal(self) -> None:
         """Break glass: drop all key material at once; every later call raises ``Sealed``."""
+
+    async def batch(self, operations: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Run several operations in order and return their results.
+
+        ``operations`` are ``(method name, positional arguments)`` pairs, for
+        example ``[("hmac", ("idx", b"a")), ("encrypt", ("k", b"b"))]``. Engines
+        run them one by one; the crypto actor's client sends them as one
+        message, so a caller pays one round trip for all of them. The first
+        failure is raised; later operations do not run.
+
+        Raises:
+            InvalidRequest: An operation is not a data operation of this port.
+        """
+        results = []
+        for name, args in operations:
+            if name not in BATCHABLE:
+                raise InvalidRequest(f"{name!r} cannot be batched")
+            results.append(await getattr(self, name)(*args))
+        return results
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Release resources (threads, connections). Does not seal."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -51,6 +51,7 @@ class CryptoOperation(StrEnum):
     STATUS = "status"
     SEAL = "seal"
     SUBMIT_UNSEAL_SHARE = "submit_unseal_share"
+    BATCH = "batch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +176,8 @@ class CryptoClient(AbstractCryptoEngine):
 
     async def seal(self) -> None:
         await self._ask(CryptoOperation.SEAL)
+
+    async def batch(self, operations: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Run several data operations in the crypto actor for one round trip."""
+        results: list[Any] = await self._ask(CryptoOperation.BATCH, list(operations))
+        return results

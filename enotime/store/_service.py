@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from enotime._actor import Actor, ActorRef
 from enotime._handler import handler
@@ -177,14 +178,22 @@ class StoreService(Actor):
         fields = dict(record.fields)
         body: dict[str, JsonValue] = {k: v for k, v in fields.items() if k in doc_type.public}
         private = {k: v for k, v in fields.items() if k not in doc_type.public}
-        for name in doc_type.indexed:
+        blind: list[str] = []
+        operations: list[tuple[str, tuple[Any, ...]]] = []
+        for name in sorted(doc_type.indexed - doc_type.public):
             value = fields.get(name)
             if not is_index_value(value):
                 raise InvalidDocument(f"indexed field {name!r} must be str, int, bool or None")
-            if name not in doc_type.public:
-                body[BLIND_PREFIX + name] = await self._blind(doc_type, value)
+            blind.append(BLIND_PREFIX + name)
+            operations.append(("hmac", (doc_type.index_key, _canonical(value))))
+        for name in doc_type.indexed & doc_type.public:
+            if not is_index_value(fields.get(name)):
+                raise InvalidDocument(f"indexed field {name!r} must be str, int, bool or None")
         plaintext = _canonical({"id": record.id, "type": record.type, "fields": private})
-        body[SEALED] = await self.crypto.encrypt(doc_type.key, plaintext)
+        operations.append(("encrypt", (doc_type.key, plaintext)))
+        *digests, sealed = await self.crypto.batch(operations)  # one crypto round trip
+        body.update(zip(blind, digests, strict=True))
+        body[SEALED] = sealed
         return Document(record.id, record.type, body)
 
     async def _open(self, document: Document) -> Record:

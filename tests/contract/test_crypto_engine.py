@@ -339,3 +339,19 @@ async def test_a_working_engine_reports_initialised_and_unsealed(
     status = await engine.status()
     assert status.initialized
     assert not status.sealed
+
+
+async def test_a_batch_runs_data_operations_in_order_and_returns_their_results(
+    engine: CryptoEngine, aes_key: str
+) -> None:
+    digest, ciphertext = await engine.batch(
+        [("hmac", (aes_key, b"alice@example.com")), ("encrypt", (aes_key, b"secret"))]
+    )
+    assert await engine.verify_hmac(aes_key, b"alice@example.com", digest)
+    assert await engine.decrypt(aes_key, ciphertext) == b"secret"
+
+
+async def test_a_batch_refuses_key_management(engine: CryptoEngine, aes_key: str) -> None:
+    with pytest.raises(InvalidRequest, match="cannot be batched"):
+        await engine.batch([("rotate", (aes_key,))])
+    assert (await engine.key_info(aes_key)).latest_version == 1
