@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from enotime._logging import configure_logging
+from enotime._logging import LOG_FORMATS, configure_logging
 from enotime._node import Node
-from enotime._supervisor import ChildSpec
+from enotime._supervisor import ChildSpec, Restart
 from enotime.crypto._cli import add_crypto_commands
 from enotime.errors import StartFailed
 
@@ -40,7 +40,11 @@ def _load(target: str) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level, verbose=args.verbose)
+    configure_logging(
+        args.log_level, verbose=args.verbose, json=args.log_format == "json", node=args.name
+    )
+    if args.procs is not None:
+        return _run_procs(args)
     root = _load(args.tree)
     if callable(root) and not isinstance(root, type | ChildSpec):
         root = root()  # a function that builds the tree
@@ -72,6 +76,36 @@ def _run(args: argparse.Namespace) -> int:
         return runner.run(serve())
 
 
+def _run_procs(args: argparse.Namespace) -> int:
+    """``--procs N``: N nodes running the tree, each in its own supervised OS process."""
+    try:
+        from enotime.process import ProcessSupervisor, node_process
+    except ImportError as exc:
+        raise SystemExit(f"enotime: --procs: {exc}") from None
+    _load(args.tree)  # fail here, once, rather than in N restarting children
+    specs = []
+    for i in range(1, args.procs + 1):
+        options = ["--log-level", args.log_level, "--shutdown-timeout", str(args.shutdown_timeout)]
+        options += ["--uvloop"] * args.uvloop + ["--verbose"] * args.verbose
+        options += ["--log-format", args.log_format]
+        if args.metrics_port is not None:
+            port = args.metrics_port + i - 1 if args.metrics_port else 0
+            options += ["--metrics-port", str(port), "--metrics-host", args.metrics_host]
+        specs.append(
+            node_process(
+                args.tree,
+                name=f"{args.name}-{i}",
+                restart=Restart(args.restart),
+                shutdown=args.shutdown_timeout + 5.0,
+                options=options,
+            )
+        )
+    supervisor = ProcessSupervisor(
+        specs, max_restarts=args.max_restarts, max_seconds=args.max_seconds
+    )
+    return supervisor.run()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="enotime", description="Supervised actors for Python backends."
@@ -89,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--name", default="enotime", help="node name (default: %(default)s)")
     run.add_argument("--uvloop", action="store_true", help="use uvloop (enotime[speed])")
     run.add_argument("--log-level", default="INFO", help="default: %(default)s")
+    run.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="human",
+        help="human: one readable line per event (default); json: one JSON object per "
+        "line with ts, level, logger, message, node, actor, request_id, exception",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     run.add_argument(
         "--shutdown-timeout",
@@ -109,9 +150,43 @@ def _parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address the metrics endpoint binds to (default: %(default)s)",
     )
+    run.add_argument(
+        "--procs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="run N nodes NAME-1..NAME-N, each in its own OS process, supervised by OTP "
+        "rules (enotime[procs]); node i serves metrics on port N+i-1",
+    )
+    run.add_argument(
+        "--max-restarts",
+        type=int,
+        default=3,
+        help="--procs: restarts allowed within --max-seconds before giving up "
+        "(default: %(default)s)",
+    )
+    run.add_argument(
+        "--max-seconds",
+        type=float,
+        default=5.0,
+        help="--procs: the restart intensity window (default: %(default)s)",
+    )
+    run.add_argument(
+        "--restart",
+        choices=[r.value for r in Restart],
+        default=Restart.TRANSIENT.value,
+        help="--procs: which exits restart a node (default: %(default)s: all but status 0)",
+    )
     run.set_defaults(func=_run)
     add_crypto_commands(commands)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

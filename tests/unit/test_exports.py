@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "enotime.registry",
     "enotime.transport",
     "enotime.metrics",
+    "enotime.process",
 ]
 
 
