@@ -22,12 +22,14 @@ class _Report:
 
 
 class Producer(Actor):
-    """Submits ``count`` jobs, one every ``interval`` seconds.
+    """Submits ``count`` jobs (None: forever), one every ``interval`` seconds.
 
     Every ``poison_every``-th job is poisoned: it crashes any worker that takes it.
     """
 
-    def __init__(self, count: int = 24, interval: float = 0.05, poison_every: int = 10) -> None:
+    def __init__(
+        self, count: int | None = 24, interval: float = 0.05, poison_every: int = 10
+    ) -> None:
         self.count = count
         self.interval = interval
         self.poison_every = poison_every
@@ -39,16 +41,19 @@ class Producer(Actor):
     def produce(self, msg: _Produce) -> None:
         job = Job(msg.next_id, poisoned=msg.next_id % self.poison_every == 0)
         self.node.lookup(QUEUE).send(Submit(job))
-        if msg.next_id < self.count:
+        if self.count is None or msg.next_id < self.count:
             self.send_after(self.interval, _Produce(msg.next_id + 1))
         else:
             self.stop()  # a transient child: done, not restarted
 
 
 class Reporter(Actor):
-    """Prints progress every ``every`` seconds and stops the node once all jobs are settled."""
+    """Logs progress every ``every`` seconds; stops the node once ``expected`` jobs settled.
 
-    def __init__(self, expected: int = 24, every: float = 0.5) -> None:
+    With ``expected=None`` it reports forever (the long-running service).
+    """
+
+    def __init__(self, expected: int | None = 24, every: float = 0.5) -> None:
         self.expected = expected
         self.every = every
 
@@ -59,15 +64,15 @@ class Reporter(Actor):
     async def report(self, msg: _Report) -> None:
         p = await self.node.lookup(QUEUE).call(GetProgress())
         log.info(
-            "progress: %d/%d done, %d waiting, %d in progress, %d retried, %d dead",
+            "progress: %d/%s done, %d waiting, %d in progress, %d retried, %d dead",
             p.done,
-            self.expected,
+            self.expected if self.expected is not None else "-",
             p.waiting,
             p.in_progress,
             p.retries,
             p.dead,
         )
-        if p.done + p.dead >= self.expected:
+        if self.expected is not None and p.done + p.dead >= self.expected:
             stats = self.node.statistics()
             log.info(
                 "all %d jobs settled: %d done, %d dead after retries; %d actors crashed and "

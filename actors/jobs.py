@@ -146,6 +146,8 @@ class JobQueue(Actor):
 class Worker(Actor):
     """Takes jobs from the queue one at a time; crashes on a poisoned job."""
 
+    metered = True  # handler latency histogram: enotime_actor_handler_duration_seconds
+
     async def on_start(self) -> None:
         self.node.lookup(QUEUE).send(Ready(self.ref))
 

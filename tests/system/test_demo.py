@@ -103,3 +103,18 @@ def test_a_bad_target_is_a_clear_error() -> None:
     output, _ = process.communicate(timeout=30)
     assert process.returncode != 0
     assert "cannot import 'no_such_module'" in output
+
+
+def test_the_demo_service_keeps_jobs_flowing_until_sigterm() -> None:
+    process = enotime("run", "supervisors.demo:service", "--name", "svc")
+    assert process.stdout is not None
+    seen: list[str] = []
+    for line in process.stdout:  # bounded by the jobs it runs: a line per job
+        seen.append(line)
+        if "progress:" in line and "/- done" in line:
+            break
+        assert len(seen) < 500, "no progress report"
+    os.kill(process.pid, signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "stop requested, shutting down" in output
