@@ -36,12 +36,16 @@ APP = textwrap.dedent(
     import os
     from enotime import Actor, ExitReason
 
+    def say(line: str) -> None:
+        # One write() per line: processes sharing the pipe cannot interleave it.
+        os.write(1, (line + "\\n").encode())
+
     class Loud(Actor):
         async def on_start(self) -> None:
-            print(f"up {self.node.name} {os.getpid()}", flush=True)
+            say(f"up {self.node.name} {os.getpid()}")
 
         async def on_stop(self, reason: ExitReason) -> None:
-            print(f"down {self.node.name} {os.getpid()}", flush=True)
+            say(f"down {self.node.name} {os.getpid()}")
     """
 )
 
