@@ -15,16 +15,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -39,7 +37,7 @@ from enotime.messages import Request
 from enotime.metrics import NODE_METRICS, measure, metrics_child, server_address
 from enotime.registry import NODE_SERVICE
 from enotime.registry._port import NODE_META
-from tests.unit.metrics._support import http_request
+from tests.unit.metrics._support import running_prometheus
 from tests.unit.metrics.test_metrics_prometheus import targets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -464,49 +462,6 @@ class Lookup(Actor):
     @handler
     def crash(self, msg: Crash) -> None:
         raise RuntimeError("crash requested by the test")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.asynccontextmanager
-async def running_prometheus(config: Path, workdir: Path) -> AsyncIterator[str]:
-    """Prometheus on loopback with ``config``, ready; stopped by its PID. Yields host:port."""
-    binary = shutil.which("prometheus")
-    assert binary is not None
-    port = _free_port()
-    log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            async with asyncio.timeout(DEADLINE):
-                while True:
-                    assert process.returncode is None, log_path.read_text()
-                    with contextlib.suppress(OSError):
-                        if (await http_request("127.0.0.1", port, "/-/ready")).status == 200:
-                            break
-                    await asyncio.sleep(0.1)  # polls readiness -- noqa: sleep-ok
-            yield f"127.0.0.1:{port}"
-        finally:
-            if process.returncode is None:
-                process.terminate()  # our own child, by its PID
-                try:
-                    async with asyncio.timeout(10):
-                        await process.wait()
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
 
 
 def _scrape_config(workdir: Path, node_name: str, metrics_port: int) -> Path:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -62,3 +67,49 @@ def scrape(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str, 
 def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
     """The key of one sample in :func:`samples`."""
     return name, frozenset(labels.items())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def running_prometheus(
+    config: Path, workdir: Path, ready_within: float = 30.0
+) -> AsyncIterator[str]:
+    """A real Prometheus on loopback running ``config``, stopped by its PID; yields host:port."""
+    binary = shutil.which("prometheus")
+    assert binary is not None
+    port = free_port()
+    log_path = workdir / "prometheus.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            async with asyncio.timeout(ready_within):
+                while True:
+                    assert process.returncode is None, log_path.read_text()
+                    with contextlib.suppress(OSError):
+                        if (await http_request("127.0.0.1", port, "/-/ready")).status == 200:
+                            break
+                    await asyncio.sleep(0.1)  # polls readiness -- noqa: sleep-ok
+            yield f"127.0.0.1:{port}"
+        finally:
+            if process.returncode is None:
+                process.terminate()  # our own child, by its PID
+                try:
+                    async with asyncio.timeout(10):
+                        await process.wait()
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from enotime import Actor, Node, child, count_children, handler, supervisor
 from enotime.messages import Request
 from enotime.metrics import metrics_child, server_address
 
-from ._support import http_request
+from ._support import http_request, running_prometheus
 
 pytestmark = pytest.mark.services
 
@@ -56,18 +55,9 @@ class Worker(Actor):
         raise RuntimeError("crash requested by the test")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.asynccontextmanager
 async def prometheus_scraping(target: str, workdir: Path) -> AsyncIterator[str]:
     """A Prometheus on loopback scraping ``target`` every 200 ms; yields its base URL."""
-    binary = shutil.which("prometheus")
-    assert binary is not None
     config = workdir / "prometheus.yml"
     config.write_text(
         "global:\n"
@@ -77,35 +67,8 @@ async def prometheus_scraping(target: str, workdir: Path) -> AsyncIterator[str]:
         "  - job_name: enotime\n"
         f"    static_configs: [{{targets: ['{target}']}}]\n"
     )
-    port = _free_port()
-    log = (workdir / "prometheus.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={workdir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        stdout=log,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        async with asyncio.timeout(READY_TIMEOUT):
-            while True:
-                assert process.returncode is None, (workdir / "prometheus.log").read_text()
-                with contextlib.suppress(OSError):
-                    if (await http_request("127.0.0.1", port, "/-/ready")).status == 200:
-                        break
-                await asyncio.sleep(0.1)  # polls readiness -- noqa: sleep-ok
-        yield f"127.0.0.1:{port}"
-    finally:
-        if process.returncode is None:
-            process.terminate()  # our own child, by its PID
-            try:
-                async with asyncio.timeout(10):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        log.close()
+    async with running_prometheus(config, workdir, READY_TIMEOUT) as address:
+        yield address
 
 
 @contextlib.asynccontextmanager
