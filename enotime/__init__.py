@@ -15,6 +15,7 @@ from enotime._actor import (
     Timer,
 )
 from enotime._context import RequestContext, current_context, request_context
+from enotime._gateway import Gateway, RemoteRef
 from enotime._handler import handler
 from enotime._handler_timing import HandlerStatistics
 from enotime._logging import configure_logging
@@ -58,11 +59,13 @@ __all__ = [
     "DeadLetter",
     "DynamicSupervisor",
     "ExitReason",
+    "Gateway",
     "HandlerStatistics",
     "Monitor",
     "Node",
     "NodeStatistics",
     "Overflow",
+    "RemoteRef",
     "RequestContext",
     "Restart",
     "ShutdownPolicy",

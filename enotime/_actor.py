@@ -25,6 +25,7 @@ from enotime.errors import (
     ActorExited,
     ActorNotAlive,
     MailboxFull,
+    NotSupportedAcrossNodes,
     Refused,
     StartFailed,
     UnhandledMessage,
@@ -99,6 +100,9 @@ class ActorRef(Generic[A_co]):
     """
 
     __slots__ = ("__weakref__", "_proc")
+
+    _is_remote: ClassVar[bool] = False
+    """True for :class:`~enotime.RemoteRef` (an actor on another node)."""
 
     def __init__(self, proc: _Process) -> None:
         self._proc = proc
@@ -365,8 +369,11 @@ class Actor:
         """Link to ``ref``: when either stops abnormally, the other gets the exit signal.
 
         Linking to an actor that is no longer alive sends this actor a
-        ``noproc`` exit signal at once, as in Erlang.
+        ``noproc`` exit signal at once, as in Erlang. Links across nodes are
+        not supported yet: :class:`~enotime.errors.NotSupportedAcrossNodes`.
         """
+        if ref._is_remote:
+            raise NotSupportedAcrossNodes("link", ref)
         me, other = self._enotime_proc, ref._proc
         if other is me:
             return
@@ -378,6 +385,8 @@ class Actor:
 
     def unlink(self, ref: ActorRef[Any]) -> None:
         """Remove a link; a no-op if there was none."""
+        if ref._is_remote:
+            raise NotSupportedAcrossNodes("unlink", ref)
         me, other = self._enotime_proc, ref._proc
         if me.links:
             me.links.discard(other)
@@ -388,7 +397,11 @@ class Actor:
         """Watch ``ref``: a :class:`Down` message arrives when it stops.
 
         If it is already dead, the ``Down`` (reason ``noproc``) arrives at once.
+        Monitors across nodes are not supported yet:
+        :class:`~enotime.errors.NotSupportedAcrossNodes`.
         """
+        if ref._is_remote:
+            raise NotSupportedAcrossNodes("monitor", ref)
         me, target = self._enotime_proc, ref._proc
         monitor = Monitor(me, target)
         if target.reason is not None:

@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from enotime._actor import (
     Actor,
@@ -25,6 +25,10 @@ from enotime._handler_timing import HandlerStatistics, HandlerTiming
 from enotime._reason import KILL, KILLED, SHUTDOWN, ExitReason
 from enotime._supervisor import ChildSpec, child
 from enotime.errors import NameNotFound, NameTaken, StartFailed
+
+if TYPE_CHECKING:
+    from enotime._gateway import Gateway, RemoteRef
+    from enotime.transport._port import AbstractTransport
 
 __all__ = ["ActorClassStatistics", "DeadLetter", "Node", "NodeStatistics"]
 
@@ -120,6 +124,7 @@ class Node:
         self._root: ActorRef[Any] | None = None
         self._stop_requested: asyncio.Future[None] | None = None
         self._closing = False
+        self._gateway: Gateway | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -238,6 +243,46 @@ class Node:
     def registered(self) -> list[str]:
         """Every name registered on this node."""
         return list(self._names)
+
+    # -- other nodes --------------------------------------------------------------------
+
+    async def connect(self, transport: AbstractTransport, **options: Any) -> Gateway:
+        """Connect this node to an open transport: serve its queue, allow remote refs.
+
+        Returns the :class:`~enotime.Gateway` (``expose`` services on it);
+        ``options`` go to it. The node closes the gateway when it closes; the
+        transport stays the caller's (close it after the node).
+        """
+        from enotime._gateway import Gateway
+
+        if self._gateway is not None:
+            raise RuntimeError(f"node {self.name!r} is already connected to a transport")
+        gateway = Gateway(self, transport, **options)
+        await gateway.open()
+        self._gateway = gateway
+        return gateway
+
+    @property
+    def gateway(self) -> Gateway | None:
+        """The gateway made by :meth:`connect`, or None."""
+        return self._gateway
+
+    def remote(self, node: str, actor: str) -> RemoteRef:
+        """A ref to the actor registered as ``actor`` on node ``node`` (``send``, ``call``)."""
+        return self._connected().ref(node, actor)
+
+    def service(self, name: str) -> RemoteRef:
+        """A ref to service ``name``: each message goes to one node exposing it."""
+        return self._connected().service(name)
+
+    def _connected(self) -> Gateway:
+        if self._gateway is None:
+            from enotime.transport import TransportClosed
+
+            raise TransportClosed(
+                f"node {self.name!r} is not connected: await node.connect(transport) first"
+            )
+        return self._gateway
 
     # -- signals, timers, stopping -----------------------------------------------------
 
@@ -371,16 +416,25 @@ class Node:
     async def aclose(self) -> None:
         """Stop every actor: the root tree first (in its own order), then the rest.
 
+        A connected node stops consuming from its transport first and
+        publishes the sends still queued last.
+
         The other actors are asked to stop newest first and given
         ``shutdown_timeout`` seconds together; those still running are killed.
         """
         if self._closing:
             return
         self._closing = True
+        gateway = self._gateway
+        if gateway is not None:  # no new work from other nodes while the actors stop
+            await gateway.stop_serving()
         if self._root is not None:
             await self.stop(self._root, SHUTDOWN, timeout=self.shutdown_timeout)
         while self._alive:
             await self._stop_all(sorted(self._alive.values(), key=lambda p: p.pid, reverse=True))
+        if gateway is not None:  # publish what the actors sent, on_stop included
+            self._gateway = None
+            await gateway.aclose()
 
     async def _stop_all(self, procs: list[_Process]) -> None:
         stopped = []

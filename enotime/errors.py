@@ -20,9 +20,11 @@ __all__ = [
     "MailboxFull",
     "NameNotFound",
     "NameTaken",
+    "NotSupportedAcrossNodes",
     "Refused",
     "StartFailed",
     "UnhandledMessage",
+    "UnknownActor",
 ]
 
 
@@ -145,3 +147,35 @@ class ChildNotFound(Refused):
 
     A :class:`Refused`: the supervisor answered and keeps running.
     """
+
+
+class UnknownActor(Refused):
+    """A message arrived from another node for a name no local actor holds.
+
+    Raised by the node's gateway on the receiving side: a remote ``call``
+    gets it as a :class:`~enotime.transport.RemoteError` whose ``error_type``
+    is ``"UnknownActor"``; a remote ``send`` is recorded in the receiving
+    node's dead letters. Not :class:`NameNotFound`, which is a local lookup.
+    """
+
+    def __init__(self, name: str, node: str) -> None:
+        super().__init__(f"no actor is registered as {name!r} on node {node!r}")
+        self.name = name
+        self.node = node
+
+
+class NotSupportedAcrossNodes(EnotimeError, NotImplementedError):
+    """An operation needs a local actor but was given a ref to an actor on another node.
+
+    Links, monitors, exit signals, timers, ``wait_stopped`` and local name
+    registration do not work across nodes yet; ``send`` and ``call`` do.
+    Also a ``NotImplementedError``: a limitation, not a fault of the caller's data.
+    """
+
+    def __init__(self, operation: str, ref: Any) -> None:
+        super().__init__(
+            f"{operation} is not supported across nodes yet: {ref!r} is on another node "
+            "(only send and call work on a remote ref)"
+        )
+        self.operation = operation
+        self.ref = ref

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from enotime.transport._errors import DecryptionFailed, MalformedMessage, UnknownKey
 
 if TYPE_CHECKING:
-    from enotime.crypto import AbstractCryptoEngine
+    from enotime.crypto._port import AbstractCryptoEngine
 
 __all__ = ["NONCE_BYTES", "TAG_BYTES", "Keyring", "WireKey"]
 

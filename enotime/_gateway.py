@@ -1,0 +1,433 @@
+"""Location transparency: a node's gateway to a transport, and refs to actors on other nodes.
+
+A :class:`Gateway` connects one :class:`~enotime.Node` to one transport
+(:class:`~enotime.transport.AbstractTransport`). Inbound, it serves the
+node's queue and delivers each message to the local actor registered under
+``delivery.address.actor``, and serves the services the node exposes.
+Outbound, it publishes what :class:`RemoteRef` objects send.
+
+Acknowledgement follows the handler: for a ``send`` as for a ``call``, the
+gateway waits until the local actor has handled the message (a local
+``call``; a ``send``'s reply is discarded), so the transport acks only after
+the handler finished. An actor that crashes on a message makes the transport
+requeue it, and the redelivery reaches the actor's restarted incarnation
+(at-least-once).
+
+The transport stays the caller's: open it before :meth:`Node.connect` and
+close it after the node (``async with transport, Node(...) as node``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar, overload
+
+from enotime._actor import DEFAULT_CALL_TIMEOUT, ActorRef, ActorStatistics, _Process
+from enotime._context import RequestContext, _current
+from enotime._reason import ExitReason
+from enotime.errors import (
+    CallTimeout,
+    NotSupportedAcrossNodes,
+    Refused,
+    UnhandledMessage,
+    UnknownActor,
+)
+from enotime.messages import Request
+
+if TYPE_CHECKING:
+    from enotime._actor import Actor
+    from enotime._node import Node
+    from enotime.transport._port import AbstractTransport, Address, Delivery, Subscription
+
+__all__ = ["Gateway", "RemoteRef"]
+
+log = logging.getLogger("enotime.gateway")
+
+REMOTE_CALL_NO_TIMEOUT: Final = 3600.0
+"""Seconds a remote ``call(..., timeout=None)`` waits: a deadline must travel with it."""
+
+_POLL: Final = 0.01
+"""Seconds between looks for a restarting actor's name (see ``restart_grace``)."""
+
+R = TypeVar("R")
+
+
+class _UnhandledRemotely(Refused):
+    """The remote actor has no handler for the message; travels as ``UnhandledMessage``."""
+
+
+_UnhandledRemotely.__qualname__ = "UnhandledMessage"
+
+
+class RemoteRef(ActorRef[Any]):
+    """A ref to an actor on another node, or to a service: ``send`` and ``call`` work.
+
+    Get one from :meth:`Node.remote` (an actor registered under a name on a
+    node) or :meth:`Node.service` (a service: each message goes to one of
+    the nodes exposing it).
+
+    Why a subclass of :class:`~enotime.ActorRef` rather than a sibling: code
+    written against ``ActorRef`` (actor fields, handler arguments, the
+    dead-letter log's ``recipient``) accepts a remote ref unchanged — that is
+    what location transparency asks. Every ``ActorRef`` member that touches
+    the local process record is overridden here: ``send``/``call`` go
+    through the transport; ``wait_stopped``, ``actor_class`` and
+    ``statistics`` raise :class:`~enotime.errors.NotSupportedAcrossNodes`;
+    so does anything else that reaches for the local process record
+    (``Actor.link``/``monitor``, ``node.kill``, ``send_after``,
+    ``register``), instead of silently acting on the wrong thing.
+
+    Semantics: messages reach the remote actor in the order this node sent
+    them (one publisher per gateway); a failed ``send`` (``Unroutable``,
+    ``PublishFailed``, an unencodable message) goes to this node's dead
+    letters; ``call`` raises ``CallTimeout``, ``Unroutable`` or a
+    :class:`~enotime.transport.RemoteError` (the remote handler refused, the
+    actor is unknown there, or the message was dead-lettered).
+    Two remote refs are equal when they name the same address.
+    """
+
+    __slots__ = ("_address", "_gateway")
+
+    _is_remote: ClassVar[bool] = True
+
+    def __init__(self, gateway: Gateway, address: Address) -> None:  # no local process
+        self._gateway = gateway
+        self._address = address
+
+    @property
+    def address(self) -> Address:
+        """Where messages to this ref go (``node.<node>/<actor>`` or ``service.<name>``)."""
+        return self._address
+
+    @property
+    def _proc(self) -> _Process:  # type: ignore[override]
+        raise NotSupportedAcrossNodes("an operation on the local process", self)
+
+    def send(self, message: object) -> None:
+        """Publish ``message`` in the background and return at once (fire and forget).
+
+        The request context travels with it. If it cannot be published, it
+        is recorded in this node's dead letters, never silently dropped.
+        """
+        self._gateway._enqueue(self, message)
+
+    cast = send
+
+    @overload
+    async def call(
+        self, message: Request[R], *, timeout: float | None = DEFAULT_CALL_TIMEOUT
+    ) -> R: ...
+    @overload
+    async def call(
+        self, message: object, *, timeout: float | None = DEFAULT_CALL_TIMEOUT
+    ) -> Any: ...
+    async def call(self, message: object, *, timeout: float | None = DEFAULT_CALL_TIMEOUT) -> Any:
+        """Send ``message`` across the transport and wait for the reply.
+
+        ``timeout=None`` waits at most :data:`REMOTE_CALL_NO_TIMEOUT` seconds
+        (a deadline always travels with a remote call).
+
+        Raises:
+            CallTimeout: no reply within ``timeout``.
+            RemoteError: the remote handler refused, the actor is unknown on
+                that node (``error_type == "UnknownActor"``), or the message
+                was dead-lettered there.
+            Unroutable: no node serves the address.
+            TransportClosed: this node's gateway or transport is closed.
+        """
+        return await self._gateway._call(self, message, timeout)
+
+    async def wait_stopped(self, timeout: float | None = None) -> ExitReason:
+        """Not supported across nodes yet (it needs a remote monitor)."""
+        raise NotSupportedAcrossNodes("wait_stopped", self)
+
+    @property
+    def name(self) -> str | None:
+        """The actor's name on its node, or the service name."""
+        return self._address.actor or self._address.name
+
+    @property
+    def is_alive(self) -> bool:
+        """Always True: nothing watches a remote actor yet (no monitors across nodes)."""
+        return True
+
+    @property
+    def exit_reason(self) -> ExitReason | None:
+        """Always None: nothing watches a remote actor yet."""
+        return None
+
+    @property
+    def actor_class(self) -> type[Actor]:
+        """Not known on this node."""
+        raise NotSupportedAcrossNodes("actor_class", self)
+
+    def statistics(self) -> ActorStatistics:
+        """Not available across nodes: ask the remote node."""
+        raise NotSupportedAcrossNodes("statistics", self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteRef) and other._address == self._address
+
+    def __hash__(self) -> int:
+        return hash((RemoteRef, self._address))
+
+    def __repr__(self) -> str:
+        return f"<RemoteRef {self._address} via {self._gateway.node_id}>"
+
+
+class Gateway:
+    """Connects a node to a transport: serves its queue, exposes services, publishes sends.
+
+    Made by :meth:`Node.connect`, which opens it; the node closes it when it
+    closes (:meth:`aclose`: stop consuming before the actors stop, then
+    flush the sends still queued). Every task it starts is its own.
+
+    Args:
+        node: The node whose actors it serves.
+        transport: An open transport; it stays the caller's to close.
+        send_timeout: Seconds a received ``send`` may take in its local
+            handler before it counts as failed (requeued); None waits as
+            long as the handler takes.
+        restart_grace: On a redelivery to a name no actor holds, seconds to
+            wait for a supervisor to restart the actor before refusing with
+            :class:`~enotime.errors.UnknownActor`.
+        close_timeout: Seconds :meth:`aclose` waits for queued sends to be
+            published; those left are recorded as dead letters.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        transport: AbstractTransport,
+        *,
+        send_timeout: float | None = None,
+        restart_grace: float = 2.0,
+        close_timeout: float = 5.0,
+    ) -> None:
+        self.node = node
+        self.transport = transport
+        self.send_timeout = send_timeout
+        self.restart_grace = restart_grace
+        self.close_timeout = close_timeout
+        self._subscriptions: dict[str, Subscription] = {}
+        self._outbox: deque[tuple[RemoteRef, object, RequestContext | None] | asyncio.Future[None]]
+        self._outbox = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._publishing = False
+        self._closed = False
+
+    @property
+    def node_id(self) -> str:
+        """The transport's node id (the ``<node>`` of ``Address.actor_on``)."""
+        return self.transport.node_id
+
+    def __repr__(self) -> str:
+        return f"<Gateway node={self.node_id!r} services={sorted(self._subscriptions)}>"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start serving this node's queue."""
+        if self._closed:
+            raise self._closed_error()
+        if "" not in self._subscriptions:
+            self._subscriptions[""] = await self.transport.serve_node(self._serve_node)
+
+    async def stop_serving(self) -> None:
+        """Stop consuming; unfinished messages go back to their queues. Idempotent."""
+        subscriptions, self._subscriptions = self._subscriptions, {}
+        for subscription in subscriptions.values():
+            await subscription.aclose()
+
+    async def aclose(self) -> None:
+        """Stop consuming, publish what is queued (within ``close_timeout``), stop. Idempotent."""
+        await self.stop_serving()
+        if self._closed:
+            return
+        self._closed = True
+        publisher = self._publisher
+        if publisher is not None:
+            try:
+                async with asyncio.timeout(self.close_timeout):
+                    await self._flushed()
+            except TimeoutError:
+                log.warning(
+                    "gateway %s: %d sends not published within %g s",
+                    self.node_id,
+                    len(self._outbox),
+                    self.close_timeout,
+                )
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+            self._publisher = None
+        while self._outbox:
+            item = self._outbox.popleft()
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_exception(self._closed_error())
+            else:
+                self.node._dead_letter(item[0], item[1], "gateway closed before it was published")
+
+    def _closed_error(self) -> Exception:
+        from enotime.transport import TransportClosed
+
+        return TransportClosed(f"the gateway of node {self.node_id!r} is closed")
+
+    # -- refs and services ------------------------------------------------------------------
+
+    def ref(self, node: str, actor: str) -> RemoteRef:
+        """A ref to the actor registered as ``actor`` on node ``node``."""
+        from enotime.transport import Address
+
+        return RemoteRef(self, Address.actor_on(node, actor))
+
+    def service(self, name: str) -> RemoteRef:
+        """A ref to service ``name``: each message goes to one node exposing it."""
+        from enotime.transport import Address
+
+        return RemoteRef(self, Address.service(name))
+
+    async def expose(self, service: str, actor: str) -> None:
+        """Serve service ``service`` with the local actor registered as ``actor``.
+
+        Every node exposing the same service competes for its messages (load
+        balancing). The actor is looked up by name for each message, so a
+        supervisor's restarted child keeps serving.
+        """
+        if self._closed:
+            raise self._closed_error()
+        if service in self._subscriptions or not service:
+            raise ValueError(f"service {service!r} is already exposed (or empty)")
+
+        async def serve(delivery: Delivery) -> object:
+            return await self._deliver(delivery, actor)
+
+        self._subscriptions[service] = await self.transport.serve_service(service, serve)
+
+    async def unexpose(self, service: str) -> None:
+        """Stop serving ``service`` on this node; a no-op if it was not exposed."""
+        subscription = self._subscriptions.pop(service, None) if service else None
+        if subscription is not None:
+            await subscription.aclose()
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    async def _serve_node(self, delivery: Delivery) -> object:
+        return await self._deliver(delivery, delivery.address.actor)
+
+    async def _deliver(self, delivery: Delivery, name: str) -> object:
+        """Hand one delivery to the local actor ``name``; return when it was handled."""
+        node = self.node
+        ref = node.whereis(name)
+        if ref is None and delivery.delivery_count > 0 and name:
+            ref = await self._await_restart(name)
+        if ref is None:
+            error = UnknownActor(name, self.node_id)
+            if delivery.kind == "send":
+                node._dead_letter(RemoteRef(self, delivery.address), delivery.message, str(error))
+            raise error
+        if delivery.kind == "call":
+            timeout = None
+            if delivery.deadline is not None:
+                timeout = max(delivery.deadline - time.time(), 0.001)
+            try:
+                return await ref.call(delivery.message, timeout=timeout)
+            except UnhandledMessage as exc:
+                raise _UnhandledRemotely(str(exc)) from exc
+        # An unhandled message is already in this node's dead letters (the actor's runtime).
+        with contextlib.suppress(UnhandledMessage):
+            await ref.call(delivery.message, timeout=self.send_timeout)
+        return None
+
+    async def _await_restart(self, name: str) -> ActorRef[Any] | None:
+        """A redelivered message: its actor may be restarting under a supervisor."""
+        node = self.node
+        deadline = node.loop.time() + self.restart_grace
+        while node.loop.time() < deadline:
+            await asyncio.sleep(_POLL)
+            ref = node.whereis(name)
+            if ref is not None:
+                return ref
+        return None
+
+    # -- outbound --------------------------------------------------------------------------
+
+    def _enqueue(self, ref: RemoteRef, message: object) -> None:
+        if self._closed:
+            self.node._dead_letter(ref, message, "not sent: the gateway is closed")
+            return
+        self._outbox.append((ref, message, _current.get()))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._publisher is None:
+            # A fresh contextvars context: the publisher must not inherit the
+            # request context of whoever sent first.
+            self._publisher = self.node.loop.create_task(
+                self._publish_all(), context=contextvars.Context()
+            )
+            return
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def _publish_all(self) -> None:
+        """The one publisher: sends leave in the order they were made."""
+        outbox = self._outbox
+        transport = self.transport
+        loop = self.node.loop
+        while True:
+            if not outbox:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                self._wakeup = None
+                continue
+            item = outbox.popleft()
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_result(None)
+                continue
+            ref, message, context = item
+            self._publishing = True
+            try:
+                await transport.send(ref.address, message, context=context)
+            except asyncio.CancelledError:
+                self.node._dead_letter(ref, message, "gateway closed while it was being published")
+                raise
+            except Exception as exc:
+                self.node._dead_letter(ref, message, f"remote send failed: {exc!r}")
+            finally:
+                self._publishing = False
+
+    async def _flushed(self) -> None:
+        """Return once every send queued before now has been published (or failed)."""
+        if not self._outbox and not self._publishing:
+            return
+        barrier: asyncio.Future[None] = self.node.loop.create_future()
+        self._outbox.append(barrier)
+        self._wake()
+        await barrier
+
+    async def _call(self, ref: RemoteRef, message: object, timeout: float | None) -> Any:
+        if self._closed:
+            raise self._closed_error()
+        budget = REMOTE_CALL_NO_TIMEOUT if timeout is None else timeout
+        if self._outbox or self._publishing:  # never overtake this node's earlier sends
+            loop = self.node.loop
+            started = loop.time()
+            try:
+                async with asyncio.timeout(budget):
+                    await self._flushed()
+            except TimeoutError:
+                raise CallTimeout(ref, message, budget) from None
+            budget = max(budget - (loop.time() - started), 0.001)
+        return await self.transport.call(
+            ref.address, message, timeout=budget, context=_current.get()
+        )
