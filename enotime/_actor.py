@@ -233,6 +233,12 @@ class Monitor:
         """The watched actor."""
         return self._target.ref
 
+    def _detach(self) -> None:
+        """Forget this monitor on the watched side (a remote monitor tells the other node)."""
+        monitors = self._target.monitors
+        if monitors:
+            monitors.discard(self)
+
     def __repr__(self) -> str:
         return f"<Monitor {self._watcher.ref!r} -> {self._target.ref!r}>"
 
@@ -397,11 +403,16 @@ class Actor:
         """Watch ``ref``: a :class:`Down` message arrives when it stops.
 
         If it is already dead, the ``Down`` (reason ``noproc``) arrives at once.
-        Monitors across nodes are not supported yet:
-        :class:`~enotime.errors.NotSupportedAcrossNodes`.
+        ``ref`` may be on another node (a :class:`~enotime.RemoteRef` to an
+        actor, not a service): the ``Down`` then comes from that node, or
+        with reason ``noconnection`` when the node stops answering (see
+        :class:`~enotime.Gateway`).
         """
         if ref._is_remote:
-            raise NotSupportedAcrossNodes("monitor", ref)
+            from enotime._gateway import RemoteRef
+
+            assert isinstance(ref, RemoteRef)
+            return ref._gateway._monitor(self._enotime_proc, ref)
         me, target = self._enotime_proc, ref._proc
         monitor = Monitor(me, target)
         if target.reason is not None:
@@ -418,9 +429,9 @@ class Actor:
 
     def demonitor(self, monitor: Monitor) -> None:
         """Stop watching; no ``Down`` is delivered for ``monitor`` afterwards."""
-        monitor.active = False
-        if monitor._target.monitors:
-            monitor._target.monitors.discard(monitor)
+        if monitor.active:
+            monitor.active = False
+            monitor._detach()
         if monitor._watcher.held_monitors:
             monitor._watcher.held_monitors.discard(monitor)
 
@@ -705,9 +716,9 @@ class _Process:
                 self.node._dead_letter(ref, message, f"unhandled when it stopped ({reason})")
         if self.held_monitors:
             for monitor in self.held_monitors:
-                monitor.active = False
-                if monitor._target.monitors:
-                    monitor._target.monitors.discard(monitor)
+                if monitor.active:
+                    monitor.active = False
+                    monitor._detach()
         links, self.links = self.links, None
         if links:
             for other in links:

@@ -6,6 +6,11 @@ node's queue and delivers each message to the local actor registered under
 ``delivery.address.actor``, and serves the services the node exposes.
 Outbound, it publishes what :class:`RemoteRef` objects send.
 
+Monitors across nodes: each gateway runs an agent actor (the reserved wire
+name :data:`AGENT`) that watches local actors for other nodes and answers
+their heartbeats; a node that stops answering makes the monitors on its
+actors fire ``noconnection`` (see :class:`Gateway`).
+
 Acknowledgement follows the handler: for a ``send`` as for a ``call``, the
 gateway waits until the local actor has handled the message (a local
 ``call``; a ``send``'s reply is discarded), so the transport acks only after
@@ -24,27 +29,38 @@ import contextlib
 import contextvars
 import logging
 import time
+import uuid
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar, overload
 
-from enotime._actor import DEFAULT_CALL_TIMEOUT, ActorRef, ActorStatistics, _Process
+from enotime._actor import (
+    DEFAULT_CALL_TIMEOUT,
+    Actor,
+    ActorRef,
+    ActorStatistics,
+    Monitor,
+    _Process,
+)
 from enotime._context import RequestContext, _current
-from enotime._reason import ExitReason
+from enotime._handler import handler
+from enotime._reason import NOCONNECTION, NOPROC, ExitReason
 from enotime.errors import (
     CallTimeout,
     NotSupportedAcrossNodes,
     Refused,
+    RemoteCrash,
     UnhandledMessage,
     UnknownActor,
 )
-from enotime.messages import Request
+from enotime.messages import Down, Request
+from enotime.transport._message import message
 
 if TYPE_CHECKING:
-    from enotime._actor import Actor
     from enotime._node import Node
     from enotime.transport._port import AbstractTransport, Address, Delivery, Subscription
 
-__all__ = ["Gateway", "RemoteRef"]
+__all__ = ["Gateway", "RemoteMonitor", "RemoteRef"]
 
 log = logging.getLogger("enotime.gateway")
 
@@ -63,6 +79,156 @@ class _UnhandledRemotely(Refused):
 
 _UnhandledRemotely.__qualname__ = "UnhandledMessage"
 
+AGENT: Final = "enotime.gateway"
+"""The actor name, on every connected node, of the gateway's agent (reserved).
+
+Monitors across nodes and heartbeats are messages to it: ``Watch``,
+``Unwatch``, ``Ping`` (from the watching node) and ``RemoteDown`` (back to it).
+"""
+
+
+# -- the wire form of monitors across nodes ---------------------------------------------------
+
+
+@message("enotime.gateway.ExitReason", version=1)
+@dataclass(frozen=True)
+class _WireReason:
+    """An :class:`ExitReason` on the wire: a crash travels as its exception's type name and text."""
+
+    kind: str
+    detail: str | None = None
+    error_type: str | None = None
+    text: str | None = None
+
+    @classmethod
+    def of(cls, reason: ExitReason) -> _WireReason:
+        error = reason.exception
+        if error is None:
+            return cls(reason.kind, reason.detail)
+        if isinstance(error, RemoteCrash):  # crossed once already: keep the original type name
+            return cls(reason.kind, reason.detail, error.type_name, error.text)
+        return cls(reason.kind, reason.detail, type(error).__qualname__, str(error))
+
+    def reason(self) -> ExitReason:
+        if self.kind == "crash":
+            return ExitReason.crash(RemoteCrash(self.error_type or "Exception", self.text or ""))
+        try:
+            return ExitReason(self.kind, self.detail)
+        except ValueError:  # a kind this node does not know: keep what it said
+            return ExitReason.crash(RemoteCrash("UnknownExitReason", f"{self.kind}: {self.detail}"))
+
+
+@message("enotime.gateway.Watch", version=1)
+@dataclass(frozen=True)
+class _Watch(Request["_WireReason | None"]):
+    """Monitor the local actor ``actor`` for ``watcher_node``; the reply is None or why not."""
+
+    monitor_id: str
+    watcher_node: str
+    actor: str
+
+
+@message("enotime.gateway.Unwatch", version=1)
+@dataclass(frozen=True)
+class _Unwatch:
+    monitor_id: str
+
+
+@message("enotime.gateway.RemoteDown", version=1)
+@dataclass(frozen=True)
+class _RemoteDown:
+    node: str
+    monitor_id: str
+    reason: _WireReason
+
+
+@message("enotime.gateway.Ping", version=1)
+@dataclass(frozen=True)
+class _Ping(Request[bool]):
+    pass
+
+
+class _Agent(Actor):
+    """The gateway's actor: watches local actors for other nodes, answers their heartbeats."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._watches: dict[str, tuple[str, Monitor]] = {}
+        self._ids: dict[Monitor, str] = {}
+
+    @handler
+    def watch(self, msg: _Watch) -> _WireReason | None:
+        if msg.monitor_id in self._watches:  # a redelivery
+            return None
+        ref = self.node.whereis(msg.actor)
+        if ref is None or ref._proc.actor is self:
+            return _WireReason.of(NOPROC)
+        monitor = self.monitor(ref)
+        if not monitor.active:  # already dead: its Down(noproc) is in our mailbox, ignored
+            return _WireReason.of(NOPROC)
+        self._watches[msg.monitor_id] = (msg.watcher_node, monitor)
+        self._ids[monitor] = msg.monitor_id
+        return None
+
+    @handler
+    def unwatch(self, msg: _Unwatch) -> None:
+        watch = self._watches.pop(msg.monitor_id, None)
+        if watch is not None:
+            self._ids.pop(watch[1], None)
+            self.demonitor(watch[1])
+
+    @handler
+    def ping(self, msg: _Ping) -> bool:
+        return True
+
+    @handler
+    def remote_down(self, msg: _RemoteDown) -> None:
+        self._gateway._remote_down(msg)
+
+    @handler
+    def down(self, msg: Down) -> None:
+        monitor_id = self._ids.pop(msg.monitor, None)
+        if monitor_id is None:
+            return
+        watcher_node, _ = self._watches.pop(monitor_id)
+        self._gateway._tell(
+            watcher_node, _RemoteDown(self._gateway.node_id, monitor_id, _WireReason.of(msg.reason))
+        )
+
+
+class RemoteMonitor(Monitor):
+    """A monitor on an actor on another node, returned by :meth:`Actor.monitor`.
+
+    Its ``Down`` comes from the other node (with the actor's exit reason; a
+    crash as a :class:`~enotime.errors.RemoteCrash`), or from this node's
+    gateway with reason ``noconnection`` when that node stops answering.
+    """
+
+    __slots__ = ("_gateway", "_id", "_remote")
+
+    def __init__(self, gateway: Gateway, watcher: _Process, remote: RemoteRef) -> None:
+        self._gateway = gateway
+        self._watcher = watcher
+        self._remote = remote
+        self._id = uuid.uuid4().hex
+        self.active = True
+
+    @property
+    def ref(self) -> ActorRef[Any]:
+        """The watched remote actor."""
+        return self._remote
+
+    @property
+    def node(self) -> str:
+        """The node the watched actor is on."""
+        return self._remote.address.name
+
+    def _detach(self) -> None:
+        self._gateway._forget(self, unwatch=True)
+
+    def __repr__(self) -> str:
+        return f"<RemoteMonitor {self._watcher.ref!r} -> {self._remote!r}>"
+
 
 class RemoteRef(ActorRef[Any]):
     """A ref to an actor on another node, or to a service: ``send`` and ``call`` work.
@@ -79,8 +245,9 @@ class RemoteRef(ActorRef[Any]):
     through the transport; ``wait_stopped``, ``actor_class`` and
     ``statistics`` raise :class:`~enotime.errors.NotSupportedAcrossNodes`;
     so does anything else that reaches for the local process record
-    (``Actor.link``/``monitor``, ``node.kill``, ``send_after``,
-    ``register``), instead of silently acting on the wrong thing.
+    (``Actor.link``, ``node.kill``, ``send_after``, ``register``), instead
+    of silently acting on the wrong thing. ``Actor.monitor`` works: the
+    gateway asks the actor's node to watch it (:class:`RemoteMonitor`).
 
     Semantics: messages reach the remote actor in the order this node sent
     them (one publisher per gateway); a failed ``send`` (``Unroutable``,
@@ -153,12 +320,12 @@ class RemoteRef(ActorRef[Any]):
 
     @property
     def is_alive(self) -> bool:
-        """Always True: nothing watches a remote actor yet (no monitors across nodes)."""
+        """Always True: a remote ref does not track its actor (monitor it instead)."""
         return True
 
     @property
     def exit_reason(self) -> ExitReason | None:
-        """Always None: nothing watches a remote actor yet."""
+        """Always None: a remote ref does not track its actor (monitor it instead)."""
         return None
 
     @property
@@ -198,6 +365,17 @@ class Gateway:
             :class:`~enotime.errors.UnknownActor`.
         close_timeout: Seconds :meth:`aclose` waits for queued sends to be
             published; those left are recorded as dead letters.
+        heartbeat_interval: While this node monitors actors on another node,
+            seconds between two heartbeats (a ``call`` to that node's gateway).
+        heartbeat_misses: Consecutive failed heartbeats after which that node
+            counts as gone: every monitor on its actors fires ``Down`` with
+            reason ``noconnection`` and is forgotten.
+        heartbeat_timeout: Seconds one heartbeat waits for its answer; at most
+            ``heartbeat_interval``, which it defaults to.
+
+    A node that vanishes is noticed within ``heartbeat_interval *
+    heartbeat_misses + heartbeat_timeout`` seconds (:attr:`noconnection_after`;
+    4 s by default), plus the time the ``Down`` takes to be handled.
     """
 
     def __init__(
@@ -208,12 +386,31 @@ class Gateway:
         send_timeout: float | None = None,
         restart_grace: float = 2.0,
         close_timeout: float = 5.0,
+        heartbeat_interval: float = 1.0,
+        heartbeat_misses: int = 3,
+        heartbeat_timeout: float | None = None,
     ) -> None:
+        if heartbeat_timeout is None:
+            heartbeat_timeout = heartbeat_interval
+        if not 0 < heartbeat_timeout <= heartbeat_interval:
+            raise ValueError(
+                f"heartbeat_timeout must be > 0 and <= heartbeat_interval, "
+                f"not {heartbeat_timeout!r} (interval {heartbeat_interval!r})"
+            )
+        if heartbeat_misses < 1:
+            raise ValueError(f"heartbeat_misses must be >= 1, not {heartbeat_misses!r}")
         self.node = node
         self.transport = transport
         self.send_timeout = send_timeout
         self.restart_grace = restart_grace
         self.close_timeout = close_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_misses = heartbeat_misses
+        self.heartbeat_timeout = heartbeat_timeout
+        self._agent: ActorRef[_Agent] | None = None
+        self._watched: dict[str, dict[str, RemoteMonitor]] = {}
+        self._heartbeats: dict[str, asyncio.Task[None]] = {}
+        self._watch_tasks: set[asyncio.Task[None]] = set()
         self._subscriptions: dict[str, Subscription] = {}
         self._outbox: deque[tuple[RemoteRef, object, RequestContext | None] | asyncio.Future[None]]
         self._outbox = deque()
@@ -227,6 +424,11 @@ class Gateway:
         """The transport's node id (the ``<node>`` of ``Address.actor_on``)."""
         return self.transport.node_id
 
+    @property
+    def noconnection_after(self) -> float:
+        """Seconds within which a vanished node's monitors fire ``noconnection`` (the bound)."""
+        return self.heartbeat_interval * self.heartbeat_misses + self.heartbeat_timeout
+
     def __repr__(self) -> str:
         return f"<Gateway node={self.node_id!r} services={sorted(self._subscriptions)}>"
 
@@ -236,6 +438,8 @@ class Gateway:
         """Start serving this node's queue."""
         if self._closed:
             raise self._closed_error()
+        if self._agent is None:
+            self._agent = await self.node.spawn(_Agent, self)
         if "" not in self._subscriptions:
             self._subscriptions[""] = await self.transport.serve_node(self._serve_node)
 
@@ -251,6 +455,18 @@ class Gateway:
         if self._closed:
             return
         self._closed = True
+        tasks = [*self._heartbeats.values(), *self._watch_tasks]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for watched in list(self._watched.values()):
+            for monitor in list(watched.values()):
+                self._fire(monitor, NOCONNECTION)
+        agent, self._agent = self._agent, None
+        if agent is not None and agent.is_alive:
+            await self.node.stop(agent, timeout=self.close_timeout)
         publisher = self._publisher
         if publisher is not None:
             try:
@@ -325,7 +541,7 @@ class Gateway:
     async def _deliver(self, delivery: Delivery, name: str) -> object:
         """Hand one delivery to the local actor ``name``; return when it was handled."""
         node = self.node
-        ref = node.whereis(name)
+        ref = self._agent if name == AGENT else node.whereis(name)
         if ref is None and delivery.delivery_count > 0 and name:
             ref = await self._await_restart(name)
         if ref is None:
@@ -431,3 +647,123 @@ class Gateway:
         return await self.transport.call(
             ref.address, message, timeout=budget, context=_current.get()
         )
+
+    # -- monitors across nodes --------------------------------------------------------------
+
+    def _monitor(self, watcher: _Process, ref: RemoteRef) -> RemoteMonitor:
+        """``Actor.monitor`` of a remote ref: ask its node's gateway to watch the actor."""
+        if ref.address.kind != "node" or not ref.address.actor:
+            raise NotSupportedAcrossNodes("monitor of a service", ref)
+        monitor = RemoteMonitor(self, watcher, ref)
+        if watcher.held_monitors is None:
+            watcher.held_monitors = set()
+        watcher.held_monitors.add(monitor)
+        if self._closed:
+            self._fire(monitor, NOCONNECTION)
+            return monitor
+        node = monitor.node
+        self._watched.setdefault(node, {})[monitor._id] = monitor
+        loop = self.node.loop
+        # Fresh contextvars contexts: the watcher's request context stays its own.
+        task = loop.create_task(self._watch(monitor), context=contextvars.Context())
+        self._watch_tasks.add(task)
+        task.add_done_callback(self._watch_tasks.discard)
+        if node not in self._heartbeats:
+            self._heartbeats[node] = loop.create_task(
+                self._heartbeat(node), context=contextvars.Context()
+            )
+        return monitor
+
+    async def settled(self) -> None:
+        """Return once every monitor across nodes asked for so far is in place there, or fired."""
+        tasks = list(self._watch_tasks)
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _watch(self, monitor: RemoteMonitor) -> None:
+        remote = monitor._remote.address
+        from enotime.transport import Address
+
+        request = _Watch(monitor._id, self.node_id, remote.actor)
+        try:
+            reply = await self.transport.call(
+                Address.actor_on(remote.name, AGENT), request, timeout=self.noconnection_after
+            )
+        except Exception as exc:
+            log.info("gateway %s: cannot monitor %s: %r", self.node_id, remote, exc)
+            self._fire(monitor, NOCONNECTION)
+            return
+        if isinstance(reply, _WireReason):
+            self._fire(monitor, reply.reason())
+        elif not monitor.active:  # demonitored while the watch travelled
+            self._tell(remote.name, _Unwatch(monitor._id))
+
+    async def _heartbeat(self, node: str) -> None:
+        """Ping ``node`` every ``heartbeat_interval`` while this node monitors actors there."""
+        from enotime.transport import Address
+
+        loop = self.node.loop
+        to = Address.actor_on(node, AGENT)
+        misses = 0
+        try:
+            while self._watched.get(node):
+                tick = loop.time() + self.heartbeat_interval
+                try:
+                    await self.transport.call(to, _Ping(), timeout=self.heartbeat_timeout)
+                    misses = 0
+                except Exception as exc:
+                    misses += 1
+                    log.debug(
+                        "gateway %s: heartbeat %d to %s failed: %r", self.node_id, misses, node, exc
+                    )
+                    if misses >= self.heartbeat_misses:
+                        watched = self._watched.pop(node, {})
+                        log.warning(
+                            "gateway %s: %s missed %d heartbeats; %d monitors get noconnection",
+                            self.node_id,
+                            node,
+                            misses,
+                            len(watched),
+                        )
+                        for monitor in list(watched.values()):
+                            self._fire(monitor, NOCONNECTION)
+                        return
+                await asyncio.sleep(max(tick - loop.time(), 0.0))
+        finally:
+            if self._heartbeats.get(node) is asyncio.current_task():
+                del self._heartbeats[node]
+
+    def _fire(self, monitor: RemoteMonitor, reason: ExitReason) -> None:
+        """Deliver ``monitor``'s ``Down`` with ``reason`` (once) and forget it."""
+        if not monitor.active:
+            return
+        monitor.active = False
+        self._forget(monitor, unwatch=False)
+        watcher = monitor._watcher
+        if watcher.held_monitors:
+            watcher.held_monitors.discard(monitor)
+        watcher.deliver_system(Down(monitor, monitor._remote, reason))
+
+    def _forget(self, monitor: RemoteMonitor, *, unwatch: bool) -> None:
+        node = monitor.node
+        watched = self._watched.get(node)
+        if watched is not None:
+            watched.pop(monitor._id, None)
+            if not watched:  # nothing left to watch there: stop its heartbeat now
+                del self._watched[node]
+                heartbeat = self._heartbeats.pop(node, None)
+                if heartbeat is not None and heartbeat is not asyncio.current_task():
+                    heartbeat.cancel()
+        if unwatch:
+            self._tell(node, _Unwatch(monitor._id))
+
+    def _remote_down(self, down: _RemoteDown) -> None:
+        """A watched actor on ``down.node`` stopped."""
+        monitor = self._watched.get(down.node, {}).get(down.monitor_id)
+        if monitor is not None:
+            self._fire(monitor, down.reason.reason())
+
+    def _tell(self, node: str, message: object) -> None:
+        """Best effort: send ``message`` to ``node``'s gateway agent, unless closed."""
+        if not self._closed:
+            self._enqueue(self.ref(node, AGENT), message)

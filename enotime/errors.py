@@ -22,6 +22,7 @@ __all__ = [
     "NameTaken",
     "NotSupportedAcrossNodes",
     "Refused",
+    "RemoteCrash",
     "StartFailed",
     "UnhandledMessage",
     "UnknownActor",
@@ -164,11 +165,28 @@ class UnknownActor(Refused):
         self.node = node
 
 
+class RemoteCrash(EnotimeError):
+    """An actor on another node crashed: its exception's type name and text, as they crossed.
+
+    The exception of an ``ExitReason`` of kind ``crash`` in a ``Down`` from a
+    monitor across nodes (exceptions never travel as objects: nothing is
+    pickled). Not raised by ENoTime; matched on ``type_name``.
+    """
+
+    def __init__(self, type_name: str, text: str) -> None:
+        super().__init__(f"{type_name}: {text}" if text else type_name)
+        self.type_name = type_name
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"RemoteCrash({self.type_name!r}, {self.text!r})"
+
+
 class NotSupportedAcrossNodes(EnotimeError, NotImplementedError):
     """An operation needs a local actor but was given a ref to an actor on another node.
 
-    Links, monitors, exit signals, timers, ``wait_stopped`` and local name
-    registration do not work across nodes yet; ``send`` and ``call`` do.
+    Links, exit signals, timers, ``wait_stopped`` and local name registration
+    do not work across nodes yet; ``send``, ``call`` and ``monitor`` do.
     Also a ``NotImplementedError``: a limitation, not a fault of the caller's data.
     """
 
