@@ -11,6 +11,12 @@ name :data:`AGENT`) that watches local actors for other nodes and answers
 their heartbeats; a node that stops answering makes the monitors on its
 actors fire ``noconnection`` (see :class:`Gateway`).
 
+Global names: a gateway given a registry registers its node there, holds a
+registry session, and records ``name -> "<node>/<actor>"`` for
+:meth:`Gateway.register_global`; its agent monitors each such actor and the
+name is released when the actor stops, and all of them when the gateway
+closes (clean releases: another node may take them at once).
+
 Acknowledgement follows the handler: for a ``send`` as for a ``call``, the
 gateway waits until the local actor has handled the message (a local
 ``call``; a ``send``'s reply is discarded), so the transport acks only after
@@ -58,6 +64,8 @@ from enotime.transport._message import message
 
 if TYPE_CHECKING:
     from enotime._node import Node
+    from enotime.registry import Registration, Session
+    from enotime.registry._port import AbstractRegistry
     from enotime.transport._port import AbstractTransport, Address, Delivery, Subscription
 
 __all__ = ["Gateway", "RemoteMonitor", "RemoteRef"]
@@ -189,6 +197,7 @@ class _Agent(Actor):
     def down(self, msg: Down) -> None:
         monitor_id = self._ids.pop(msg.monitor, None)
         if monitor_id is None:
+            self._gateway._global_down(msg.monitor)
             return
         watcher_node, _ = self._watches.pop(monitor_id)
         self._gateway._tell(
@@ -372,6 +381,12 @@ class Gateway:
             reason ``noconnection`` and is forgotten.
         heartbeat_timeout: Seconds one heartbeat waits for its answer; at most
             ``heartbeat_interval``, which it defaults to.
+        registry: A registry (:mod:`enotime.registry`) for global names; it
+            stays the caller's to close (after the node). When given,
+            :meth:`open` registers the node (``register_node(node_id)``, kept
+            alive by the registry) and creates a session for its global
+            names; :meth:`aclose` releases the names, ends the session and
+            deregisters the node.
 
     A node that vanishes is noticed within ``heartbeat_interval *
     heartbeat_misses + heartbeat_timeout`` seconds (:attr:`noconnection_after`;
@@ -389,6 +404,7 @@ class Gateway:
         heartbeat_interval: float = 1.0,
         heartbeat_misses: int = 3,
         heartbeat_timeout: float | None = None,
+        registry: AbstractRegistry | None = None,
     ) -> None:
         if heartbeat_timeout is None:
             heartbeat_timeout = heartbeat_interval
@@ -418,6 +434,12 @@ class Gateway:
         self._publisher: asyncio.Task[None] | None = None
         self._publishing = False
         self._closed = False
+        self.registry = registry
+        self._registration: Registration | None = None
+        self._session: Session | None = None
+        self._globals: dict[str, Monitor] = {}
+        self._global_tasks: set[asyncio.Task[None]] = set()
+        self._globals_lock = asyncio.Lock()
 
     @property
     def node_id(self) -> str:
@@ -442,6 +464,11 @@ class Gateway:
             self._agent = await self.node.spawn(_Agent, self)
         if "" not in self._subscriptions:
             self._subscriptions[""] = await self.transport.serve_node(self._serve_node)
+        registry = self.registry
+        if registry is not None and self._session is None:
+            if self._registration is None:
+                self._registration = await registry.register_node(self.node_id)
+            self._session = await registry.create_session(name=f"enotime-node-{self.node_id}")
 
     async def stop_serving(self) -> None:
         """Stop consuming; unfinished messages go back to their queues. Idempotent."""
@@ -490,6 +517,7 @@ class Gateway:
                     item.set_exception(self._closed_error())
             else:
                 self.node._dead_letter(item[0], item[1], "gateway closed before it was published")
+        await self._leave_registry()
 
     def _closed_error(self) -> Exception:
         from enotime.transport import TransportClosed
@@ -767,3 +795,168 @@ class Gateway:
         """Best effort: send ``message`` to ``node``'s gateway agent, unless closed."""
         if not self._closed:
             self._enqueue(self.ref(node, AGENT), message)
+
+    # -- global names ------------------------------------------------------------------------
+
+    def _joined(self) -> tuple[AbstractRegistry, Session]:
+        if self.registry is None:
+            raise RuntimeError(
+                f"node {self.node_id!r} has no registry: node.connect(transport, registry=...)"
+            )
+        if self._closed or self._session is None:
+            raise self._closed_error()
+        return self.registry, self._session
+
+    async def register_global(self, name: str, ref: ActorRef[Any]) -> None:
+        """Register the local actor ``ref`` under the cluster-wide ``name`` (first writer wins).
+
+        ``ref`` must be a live local actor. Other nodes reach it by its local
+        name, so an actor without one is first registered locally as ``name``
+        (:class:`~enotime.errors.NameTaken` if another local actor holds that).
+        The registry records ``"<node>/<local name>"``. This node may register
+        a name it holds again (moving it to ``ref``). The name is released
+        when the actor stops and when this gateway closes; a restarted actor
+        must register again.
+
+        Raises:
+            NameTaken: Another node holds ``name`` (the registry's
+                :class:`~enotime.registry.NameTaken`, also an
+                :class:`enotime.errors.NameTaken`), or it is in the lock-delay
+                after its previous owner's session ended.
+            NotSupportedAcrossNodes: ``ref`` is a :class:`RemoteRef`.
+            NameNotFound: ``ref`` has stopped.
+        """
+        registry, session = self._joined()
+        if ref._is_remote:
+            raise NotSupportedAcrossNodes("register_global", ref)
+        if not ref.is_alive:
+            from enotime.errors import NameNotFound
+
+            raise NameNotFound(name)
+        from enotime.registry._port import check_global_name
+
+        check_global_name(name)
+        named_here = ref.name is None
+        if named_here:
+            self.node.register(name, ref)
+        local_name = ref.name
+        assert local_name is not None
+        async with self._globals_lock:
+            try:
+                await registry.register_name(name, f"{self.node_id}/{local_name}", session=session)
+            except BaseException:
+                if named_here and self.node.whereis(local_name) is ref:
+                    self.node.unregister(local_name)
+                raise
+            old = self._globals.pop(name, None)
+            agent = self._agent_actor()
+            if old is not None:
+                agent.demonitor(old)
+            # A stopped actor's Down(noproc) arrives at once and releases the name.
+            self._globals[name] = agent.monitor(ref)
+
+    async def unregister_global(self, name: str) -> bool:
+        """Release a global name this node holds; ``False`` if it did not hold it."""
+        registry, session = self._joined()
+        async with self._globals_lock:
+            monitor = self._globals.pop(name, None)
+            if monitor is not None and self._agent is not None and self._agent.is_alive:
+                self._agent_actor().demonitor(monitor)
+            return await registry.unregister_name(name, session=session)
+
+    async def whereis_global(self, name: str) -> ActorRef[Any] | None:
+        """The actor holding the global ``name``: a local ref, a :class:`RemoteRef`, or None.
+
+        None if nobody holds it (or this node holds it for an actor that has
+        just stopped, before the name is released).
+        """
+        if self.registry is None:
+            self._joined()
+        assert self.registry is not None
+        value = await self.registry.resolve_name(name)
+        if value is None:
+            return None
+        node, sep, actor = value.partition("/")
+        if not sep or not node or not actor:
+            log.warning("gateway %s: global name %r has a malformed value", self.node_id, name)
+            return None
+        if node == self.node_id:
+            return self.node.whereis(actor)
+        return self.ref(node, actor)
+
+    async def lookup_global(self, name: str) -> ActorRef[Any]:
+        """As :meth:`whereis_global`, but raises :class:`~enotime.errors.NameNotFound`."""
+        ref = await self.whereis_global(name)
+        if ref is None:
+            from enotime.errors import NameNotFound
+
+            raise NameNotFound(name)
+        return ref
+
+    def globals(self) -> list[str]:
+        """The global names this node holds."""
+        return sorted(self._globals)
+
+    def _agent_actor(self) -> _Agent:
+        agent = self._agent
+        if agent is None or not agent.is_alive:
+            raise self._closed_error()
+        actor: _Agent = agent._proc.actor  # type: ignore[assignment]
+        return actor
+
+    def _global_down(self, monitor: Monitor) -> None:
+        """The agent saw a ``Down``: release the global names of the stopped actor."""
+        names = [name for name, held in self._globals.items() if held is monitor]
+        for name in names:
+            task = self.node.loop.create_task(
+                self._release(name, monitor), context=contextvars.Context()
+            )
+            self._global_tasks.add(task)
+            task.add_done_callback(self._global_tasks.discard)
+
+    async def _release(self, name: str, monitor: Monitor) -> None:
+        async with self._globals_lock:
+            if self._globals.get(name) is not monitor or self._session is None:
+                return  # registered again meanwhile, or the gateway left the registry
+            del self._globals[name]
+            assert self.registry is not None
+            try:
+                await self.registry.unregister_name(name, session=self._session)
+            except Exception as exc:  # the session's end frees it anyway
+                log.warning(
+                    "gateway %s: releasing global name %r failed: %r", self.node_id, name, exc
+                )
+
+    async def _leave_registry(self) -> None:
+        """Release every global name, end the session, deregister the node (errors logged)."""
+        registry = self.registry
+        if registry is None:
+            return
+        if self._global_tasks:
+            await asyncio.wait(list(self._global_tasks), timeout=self.close_timeout)
+        async with self._globals_lock:
+            session, self._session = self._session, None
+            names, self._globals = list(self._globals), {}
+            registration, self._registration = self._registration, None
+            if session is not None:
+                for name in names:
+                    try:
+                        await registry.unregister_name(name, session=session)
+                    except Exception as exc:
+                        log.warning(
+                            "gateway %s: releasing global name %r failed: %r",
+                            self.node_id,
+                            name,
+                            exc,
+                        )
+                try:
+                    await session.aclose()
+                except Exception as exc:
+                    log.warning(
+                        "gateway %s: ending the registry session failed: %r", self.node_id, exc
+                    )
+            if registration is not None:
+                try:
+                    await registration.deregister()
+                except Exception as exc:
+                    log.warning("gateway %s: deregistering the node failed: %r", self.node_id, exc)

@@ -28,6 +28,7 @@ from enotime.errors import NameNotFound, NameTaken, StartFailed
 
 if TYPE_CHECKING:
     from enotime._gateway import Gateway, RemoteRef
+    from enotime.registry._port import AbstractRegistry
     from enotime.transport._port import AbstractTransport
 
 __all__ = ["ActorClassStatistics", "DeadLetter", "Node", "NodeStatistics"]
@@ -246,19 +247,32 @@ class Node:
 
     # -- other nodes --------------------------------------------------------------------
 
-    async def connect(self, transport: AbstractTransport, **options: Any) -> Gateway:
+    async def connect(
+        self,
+        transport: AbstractTransport,
+        *,
+        registry: AbstractRegistry | None = None,
+        **options: Any,
+    ) -> Gateway:
         """Connect this node to an open transport: serve its queue, allow remote refs.
 
         Returns the :class:`~enotime.Gateway` (``expose`` services on it);
-        ``options`` go to it. The node closes the gateway when it closes; the
-        transport stays the caller's (close it after the node).
+        ``options`` go to it. With a ``registry`` the node registers itself
+        there and can hold global names (:meth:`register_global`). The node
+        closes the gateway when it closes (releasing its global names and
+        deregistering); the transport and the registry stay the caller's
+        (close them after the node).
         """
         from enotime._gateway import Gateway
 
         if self._gateway is not None:
             raise RuntimeError(f"node {self.name!r} is already connected to a transport")
-        gateway = Gateway(self, transport, **options)
-        await gateway.open()
+        gateway = Gateway(self, transport, registry=registry, **options)
+        try:
+            await gateway.open()
+        except BaseException:
+            await gateway.aclose()
+            raise
         self._gateway = gateway
         return gateway
 
@@ -274,6 +288,29 @@ class Node:
     def service(self, name: str) -> RemoteRef:
         """A ref to service ``name``: each message goes to one node exposing it."""
         return self._connected().service(name)
+
+    async def register_global(self, name: str, ref: ActorRef[Any]) -> None:
+        """Register the local actor ``ref`` under the cluster-wide ``name``, first writer wins.
+
+        Needs ``node.connect(transport, registry=...)``. An actor without a
+        local name is registered locally as ``name`` too. The name is released
+        when the actor stops or the node closes. Raises
+        :class:`~enotime.registry.NameTaken` (an :class:`~enotime.errors.NameTaken`)
+        if another node holds it. See :meth:`Gateway.register_global`.
+        """
+        await self._connected().register_global(name, ref)
+
+    async def unregister_global(self, name: str) -> bool:
+        """Release a global name this node holds; ``False`` if it did not hold it."""
+        return await self._connected().unregister_global(name)
+
+    async def whereis_global(self, name: str) -> ActorRef[Any] | None:
+        """The holder of global ``name``: a local ``ActorRef``, a :class:`RemoteRef`, or None."""
+        return await self._connected().whereis_global(name)
+
+    async def lookup_global(self, name: str) -> ActorRef[Any]:
+        """As :meth:`whereis_global`; raises :class:`~enotime.errors.NameNotFound` if unknown."""
+        return await self._connected().lookup_global(name)
 
     def _connected(self) -> Gateway:
         if self._gateway is None:

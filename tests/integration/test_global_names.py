@@ -1,0 +1,231 @@
+"""Global names: registered on one node, resolved through the registry from any node.
+
+Two ``Node`` objects in one process, each with its own transport and its own
+``InMemoryRegistry`` peer on one shared state, parametrised over
+``LocalTransport`` and ``AmqpTransport`` on the real RabbitMQ (skipped with
+the reason on a laptop, failed in CI), as in ``test_remote_refs``. Waits for a
+name's release are blocking queries on its key (``kv_watch``), never sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+import pytest
+
+from enotime import Actor, Node, RemoteRef, handler
+from enotime import errors as kernel_errors
+from enotime.errors import NameNotFound, NotSupportedAcrossNodes
+from enotime.messages import Request
+from enotime.registry import NAMES_PREFIX, InMemoryRegistry, NameTaken
+from enotime.transport import message
+from tests.contract.test_transport import WAIT, Cluster, _amqp_answers
+
+
+@message("test.global.Bump", version=1)
+@dataclass(frozen=True)
+class Bump(Request[int]):
+    amount: int
+
+
+@dataclass(frozen=True)
+class Quit:
+    pass
+
+
+class Counter(Actor):
+    def __init__(self) -> None:
+        self.total = 0
+
+    @handler
+    def bump(self, msg: Bump) -> int:
+        self.total += msg.amount
+        return self.total
+
+    @handler
+    def quit(self, msg: Quit) -> None:
+        self.stop()
+
+
+class Nodes:
+    """Nodes of one test: each on its own transport and its own registry peer."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.registry = InMemoryRegistry()
+        self.registries: list[InMemoryRegistry] = [self.registry]
+        self.nodes: list[Node] = []
+
+    async def node(self, name: str) -> Node:
+        transport = await self.cluster.node(name)
+        registry = self.registry.peer()
+        self.registries.append(registry)
+        node = Node(name)
+        await node.__aenter__()
+        self.nodes.append(node)
+        await node.connect(transport, registry=registry)
+        return node
+
+    async def aclose(self) -> None:
+        for node in reversed(self.nodes):
+            await node.aclose()
+        for registry in reversed(self.registries):
+            await registry.aclose()
+        await self.cluster.aclose()
+
+
+@pytest.fixture(params=["local", "amqp"])
+async def nodes(
+    request: pytest.FixtureRequest, require_service: Callable[[str], NoReturn]
+) -> AsyncIterator[Nodes]:
+    backend: str = request.param
+    if backend == "amqp" and (reason := _amqp_answers()) is not None:
+        require_service(reason)
+    made = Nodes(Cluster(backend))
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+async def released(registry: InMemoryRegistry, name: str) -> None:
+    """Return once no session holds global ``name`` (a blocking query, bounded by WAIT)."""
+    index = 0
+    async with asyncio.timeout(WAIT):
+        while True:
+            index, entry = await registry.kv_watch(NAMES_PREFIX + name, index=index, wait=WAIT)
+            if entry is None or entry.session is None:
+                return
+
+
+def held(node: Node) -> list[str]:
+    assert node.gateway is not None
+    return node.gateway.globals()
+
+
+async def node_names(registry: InMemoryRegistry) -> list[str]:
+    return [info.name for info in await registry.nodes()]
+
+
+async def test_a_name_registered_on_one_node_is_called_from_another(nodes: Nodes) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    assert await node_names(nodes.registry) == ["a", "b"]
+    counter = await a.spawn(Counter, name="counter")
+    await a.register_global("ledger", counter)
+    assert await nodes.registry.resolve_name("ledger") == "a/counter"
+
+    found = await b.whereis_global("ledger")
+    assert isinstance(found, RemoteRef)
+    assert found == b.remote("a", "counter")
+    assert await found.call(Bump(5), timeout=WAIT) == 5
+    assert await (await b.lookup_global("ledger")).call(Bump(2), timeout=WAIT) == 7
+    assert await a.whereis_global("ledger") is counter  # the holder gets its local ref
+    assert held(a) == ["ledger"]
+
+    assert await b.whereis_global("nobody") is None
+    with pytest.raises(NameNotFound):
+        await b.lookup_global("nobody")
+
+
+async def test_an_actor_without_a_local_name_gets_the_global_one(nodes: Nodes) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    counter = await a.spawn(Counter)
+    await a.register_global("anon", counter)
+    assert a.whereis("anon") is counter
+    assert await nodes.registry.resolve_name("anon") == "a/anon"
+    ref = await b.lookup_global("anon")
+    assert await ref.call(Bump(1), timeout=WAIT) == 1
+
+
+async def test_first_writer_wins_across_nodes(nodes: Nodes) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    await a.register_global("ledger", await a.spawn(Counter, name="counter"))
+    mine = await b.spawn(Counter, name="mine")
+    with pytest.raises(NameTaken) as taken:
+        await b.register_global("ledger", mine)
+    assert isinstance(taken.value, kernel_errors.NameTaken)  # one except for local and global
+    unnamed = await b.spawn(Counter)
+    with pytest.raises(NameTaken):
+        await b.register_global("ledger", unnamed)
+    assert unnamed.name is None  # the local name given for it is taken back
+    assert taken.value.holder == "a/counter"
+    assert await nodes.registry.resolve_name("ledger") == "a/counter"
+    assert held(b) == []
+
+
+async def test_the_holder_may_move_its_name_to_another_local_actor(nodes: Nodes) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    first = await a.spawn(Counter, name="first")
+    second = await a.spawn(Counter, name="second")
+    await a.register_global("ledger", first)
+    await a.register_global("ledger", second)
+    assert await nodes.registry.resolve_name("ledger") == "a/second"
+    await a.stop(first)  # the old holder's stop no longer releases the name
+    assert await a.whereis_global("ledger") is second
+    assert await b.whereis_global("ledger") == b.remote("a", "second")
+
+
+async def test_a_stopped_actor_releases_its_name(nodes: Nodes) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    counter = await a.spawn(Counter, name="counter")
+    await a.register_global("ledger", counter)
+    counter.send(Quit())
+    await released(nodes.registry, "ledger")
+    assert await b.whereis_global("ledger") is None
+    assert held(a) == []
+    # A clean release sets no lock-delay: B takes the name at once.
+    await b.register_global("ledger", await b.spawn(Counter, name="counter"))
+    assert await a.whereis_global("ledger") == a.remote("b", "counter")
+
+
+async def test_unregister_global_frees_the_name(nodes: Nodes) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    counter = await a.spawn(Counter, name="counter")
+    await a.register_global("ledger", counter)
+    assert not await b.unregister_global("ledger")  # not B's to free
+    assert await a.unregister_global("ledger")
+    assert not await a.unregister_global("ledger")
+    assert await nodes.registry.resolve_name("ledger") is None
+    assert counter.is_alive
+    await b.register_global("ledger", await b.spawn(Counter, name="counter"))
+
+
+async def test_a_closed_node_leaves_the_registry_and_its_names(nodes: Nodes) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    await a.register_global("ledger", await a.spawn(Counter, name="counter"))
+    await a.register_global("audit", await a.spawn(Counter, name="audit"))
+    await a.aclose()
+    assert await nodes.registry.names() == {}
+    assert await node_names(nodes.registry) == ["b"]
+    await b.register_global("ledger", await b.spawn(Counter, name="counter"))
+    ref = await b.lookup_global("ledger")
+    assert not isinstance(ref, RemoteRef)
+    assert await ref.call(Bump(3), timeout=WAIT) == 3
+
+
+async def test_misuse_is_refused(nodes: Nodes) -> None:
+    a, _ = await nodes.node("a"), await nodes.node("b")
+    with pytest.raises(NotSupportedAcrossNodes):
+        await a.register_global("ledger", a.remote("b", "counter"))
+    counter = await a.spawn(Counter, name="counter")
+    await a.stop(counter)
+    with pytest.raises(NameNotFound):
+        await a.register_global("ledger", counter)
+    assert await nodes.registry.resolve_name("ledger") is None
+
+
+async def test_global_names_need_a_registry() -> None:
+    cluster = Cluster("local")
+    try:
+        async with Node("solo") as node:
+            await node.connect(await cluster.node("solo"))
+            counter = await node.spawn(Counter, name="counter")
+            with pytest.raises(RuntimeError, match="registry"):
+                await node.register_global("ledger", counter)
+            with pytest.raises(RuntimeError, match="registry"):
+                await node.whereis_global("ledger")
+    finally:
+        await cluster.aclose()
