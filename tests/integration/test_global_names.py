@@ -22,7 +22,8 @@ from enotime.errors import NameNotFound, NotSupportedAcrossNodes
 from enotime.messages import Request
 from enotime.registry import NAMES_PREFIX, InMemoryRegistry, NameTaken
 from enotime.transport import message
-from tests.contract.test_transport import WAIT, Cluster, _amqp_answers
+from tests.contract.test_transport import WAIT, Cluster
+from tests.integration._nodes import Nodes, open_nodes
 
 
 @message("test.global.Bump", version=1)
@@ -50,45 +51,18 @@ class Counter(Actor):
         self.stop()
 
 
-class Nodes:
-    """Nodes of one test: each on its own transport and its own registry peer."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.registry = InMemoryRegistry()
-        self.registries: list[InMemoryRegistry] = [self.registry]
-        self.nodes: list[Node] = []
-
-    async def node(self, name: str) -> Node:
-        transport = await self.cluster.node(name)
-        registry = self.registry.peer()
-        self.registries.append(registry)
-        node = Node(name)
-        await node.__aenter__()
-        self.nodes.append(node)
-        await node.connect(transport, registry=registry)
-        return node
-
-    async def aclose(self) -> None:
-        for node in reversed(self.nodes):
-            await node.aclose()
-        for registry in reversed(self.registries):
-            await registry.aclose()
-        await self.cluster.aclose()
+def shared_registry(nodes: Nodes) -> InMemoryRegistry:
+    """The registry state every node of the test joined (through its own peer)."""
+    assert nodes.registry is not None
+    return nodes.registry
 
 
 @pytest.fixture(params=["local", "amqp"])
 async def nodes(
     request: pytest.FixtureRequest, require_service: Callable[[str], NoReturn]
 ) -> AsyncIterator[Nodes]:
-    backend: str = request.param
-    if backend == "amqp" and (reason := _amqp_answers()) is not None:
-        require_service(reason)
-    made = Nodes(Cluster(backend))
-    try:
+    async with open_nodes(request.param, require_service, registry=InMemoryRegistry()) as made:
         yield made
-    finally:
-        await made.aclose()
 
 
 async def released(registry: InMemoryRegistry, name: str) -> None:
@@ -112,10 +86,10 @@ async def node_names(registry: InMemoryRegistry) -> list[str]:
 
 async def test_a_name_registered_on_one_node_is_called_from_another(nodes: Nodes) -> None:
     a, b = await nodes.node("a"), await nodes.node("b")
-    assert await node_names(nodes.registry) == ["a", "b"]
+    assert await node_names(shared_registry(nodes)) == ["a", "b"]
     counter = await a.spawn(Counter, name="counter")
     await a.register_global("ledger", counter)
-    assert await nodes.registry.resolve_name("ledger") == "a/counter"
+    assert await shared_registry(nodes).resolve_name("ledger") == "a/counter"
 
     found = await b.whereis_global("ledger")
     assert isinstance(found, RemoteRef)
@@ -135,7 +109,7 @@ async def test_an_actor_without_a_local_name_gets_the_global_one(nodes: Nodes) -
     counter = await a.spawn(Counter)
     await a.register_global("anon", counter)
     assert a.whereis("anon") is counter
-    assert await nodes.registry.resolve_name("anon") == "a/anon"
+    assert await shared_registry(nodes).resolve_name("anon") == "a/anon"
     ref = await b.lookup_global("anon")
     assert await ref.call(Bump(1), timeout=WAIT) == 1
 
@@ -152,7 +126,7 @@ async def test_first_writer_wins_across_nodes(nodes: Nodes) -> None:
         await b.register_global("ledger", unnamed)
     assert unnamed.name is None  # the local name given for it is taken back
     assert taken.value.holder == "a/counter"
-    assert await nodes.registry.resolve_name("ledger") == "a/counter"
+    assert await shared_registry(nodes).resolve_name("ledger") == "a/counter"
     assert held(b) == []
 
 
@@ -162,7 +136,7 @@ async def test_the_holder_may_move_its_name_to_another_local_actor(nodes: Nodes)
     second = await a.spawn(Counter, name="second")
     await a.register_global("ledger", first)
     await a.register_global("ledger", second)
-    assert await nodes.registry.resolve_name("ledger") == "a/second"
+    assert await shared_registry(nodes).resolve_name("ledger") == "a/second"
     await a.stop(first)  # the old holder's stop no longer releases the name
     assert await a.whereis_global("ledger") is second
     assert await b.whereis_global("ledger") == b.remote("a", "second")
@@ -173,7 +147,7 @@ async def test_a_stopped_actor_releases_its_name(nodes: Nodes) -> None:
     counter = await a.spawn(Counter, name="counter")
     await a.register_global("ledger", counter)
     counter.send(Quit())
-    await released(nodes.registry, "ledger")
+    await released(shared_registry(nodes), "ledger")
     assert await b.whereis_global("ledger") is None
     assert held(a) == []
     # A clean release sets no lock-delay: B takes the name at once.
@@ -188,7 +162,7 @@ async def test_unregister_global_frees_the_name(nodes: Nodes) -> None:
     assert not await b.unregister_global("ledger")  # not B's to free
     assert await a.unregister_global("ledger")
     assert not await a.unregister_global("ledger")
-    assert await nodes.registry.resolve_name("ledger") is None
+    assert await shared_registry(nodes).resolve_name("ledger") is None
     assert counter.is_alive
     await b.register_global("ledger", await b.spawn(Counter, name="counter"))
 
@@ -198,8 +172,8 @@ async def test_a_closed_node_leaves_the_registry_and_its_names(nodes: Nodes) -> 
     await a.register_global("ledger", await a.spawn(Counter, name="counter"))
     await a.register_global("audit", await a.spawn(Counter, name="audit"))
     await a.aclose()
-    assert await nodes.registry.names() == {}
-    assert await node_names(nodes.registry) == ["b"]
+    assert await shared_registry(nodes).names() == {}
+    assert await node_names(shared_registry(nodes)) == ["b"]
     await b.register_global("ledger", await b.spawn(Counter, name="counter"))
     ref = await b.lookup_global("ledger")
     assert not isinstance(ref, RemoteRef)
@@ -214,7 +188,7 @@ async def test_misuse_is_refused(nodes: Nodes) -> None:
     await a.stop(counter)
     with pytest.raises(NameNotFound):
         await a.register_global("ledger", counter)
-    assert await nodes.registry.resolve_name("ledger") is None
+    assert await shared_registry(nodes).resolve_name("ledger") is None
 
 
 async def test_global_names_need_a_registry() -> None:

@@ -20,8 +20,8 @@ from enotime._gateway import AGENT, _Agent, _Ping
 from enotime.errors import RemoteCrash
 from enotime.messages import Down
 from enotime.testing import Probe
-from enotime.transport._port import AbstractTransport
-from tests.contract.test_transport import WAIT, Cluster, _amqp_answers
+from tests.contract.test_transport import WAIT
+from tests.integration._nodes import Nodes, open_nodes
 
 HEARTBEAT: dict[str, Any] = {
     "heartbeat_interval": 0.1,
@@ -51,41 +51,12 @@ class Victim(Actor):
         self.stop()
 
 
-class Nodes:
-    """Nodes of one test, each connected to its own transport of the test's cluster."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.nodes: list[Node] = []
-        self.transports: dict[str, AbstractTransport] = {}
-
-    async def node(self, name: str) -> Node:
-        transport = await self.cluster.node(name)
-        self.transports[name] = transport
-        node = Node(name)
-        await node.__aenter__()
-        self.nodes.append(node)
-        await node.connect(transport, **HEARTBEAT)
-        return node
-
-    async def aclose(self) -> None:
-        for node in reversed(self.nodes):
-            await node.aclose()
-        await self.cluster.aclose()
-
-
 @pytest.fixture(params=["local", "amqp"])
 async def nodes(
     request: pytest.FixtureRequest, require_service: Callable[[str], NoReturn]
 ) -> AsyncIterator[Nodes]:
-    backend: str = request.param
-    if backend == "amqp" and (reason := _amqp_answers()) is not None:
-        require_service(reason)
-    made = Nodes(Cluster(backend))
-    try:
+    async with open_nodes(request.param, require_service, **HEARTBEAT) as made:
         yield made
-    finally:
-        await made.aclose()
 
 
 def gateway(node: Node) -> Gateway:

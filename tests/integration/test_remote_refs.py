@@ -17,7 +17,6 @@ import pytest
 
 from enotime import (
     Actor,
-    Node,
     RemoteRef,
     RequestContext,
     child,
@@ -30,7 +29,8 @@ from enotime.errors import CallTimeout, NotSupportedAcrossNodes, Refused
 from enotime.messages import Request
 from enotime.testing import Probe
 from enotime.transport import RemoteError, message
-from tests.contract.test_transport import WAIT, Cluster, _amqp_answers
+from tests.contract.test_transport import WAIT
+from tests.integration._nodes import Nodes, open_nodes
 
 
 @message("test.remote.Add", version=1)
@@ -135,39 +135,12 @@ class Flaky(Actor):
         return len(self.log)
 
 
-class Nodes:
-    """Nodes of one test, each connected to its own transport of the test's cluster."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.nodes: list[Node] = []
-
-    async def node(self, name: str, **transport_options: object) -> Node:
-        transport = await self.cluster.node(name, **transport_options)
-        node = Node(name)
-        await node.__aenter__()
-        self.nodes.append(node)
-        await node.connect(transport)
-        return node
-
-    async def aclose(self) -> None:
-        for node in reversed(self.nodes):
-            await node.aclose()
-        await self.cluster.aclose()
-
-
 @pytest.fixture(params=["local", "amqp"])
 async def nodes(
     request: pytest.FixtureRequest, require_service: Callable[[str], NoReturn]
 ) -> AsyncIterator[Nodes]:
-    backend: str = request.param
-    if backend == "amqp" and (reason := _amqp_answers()) is not None:
-        require_service(reason)
-    made = Nodes(Cluster(backend))
-    try:
+    async with open_nodes(request.param, require_service) as made:
         yield made
-    finally:
-        await made.aclose()
 
 
 async def test_a_remote_call_returns_the_typed_reply(nodes: Nodes) -> None:
