@@ -21,9 +21,9 @@ import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from enotime._closing import AsyncClosing
 from enotime.registry._errors import (
     CasFailed,
     InvalidArgument,
@@ -336,7 +336,7 @@ class Registration(_KeptAlive):
         return f"<Registration {self.instance_id!r} of {self.spec.name!r} on {self.spec.node!r}>"
 
 
-class Session(_KeptAlive):
+class Session(AsyncClosing, _KeptAlive):
     """A registry session: holds KV locks and global names, renewed by a task the registry owns.
 
     When the session ends -- destroyed by ``aclose()``, or its TTL lapsed
@@ -396,17 +396,6 @@ class Session(_KeptAlive):
         self._registry._sessions.discard(self)
         await self._registry._destroy_session(self.id)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     async def _keepalive(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
@@ -461,7 +450,7 @@ def _entry_value(entry: KVEntry | None) -> str | None:
     return entry.value.decode("utf-8", "replace")
 
 
-class AbstractRegistry(abc.ABC):
+class AbstractRegistry(AsyncClosing, abc.ABC):
     """The registry port: what a cluster of ENoTime nodes agrees on.
 
     Services: ``register_service``/``register_node`` return a
@@ -551,7 +540,7 @@ class AbstractRegistry(abc.ABC):
     async def _kv_delete(self, key: str, *, cas: int | None = None) -> bool:
         """Consul's ``DELETE /v1/kv/:key``: False for a lost CAS."""
 
-    async def _close(self) -> None:  # noqa: B027 - optional hook, no-op by default
+    async def _close(self) -> None:
         """Release the adapter's own resources (connections, its tasks)."""
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -598,17 +587,6 @@ class AbstractRegistry(abc.ABC):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- services and nodes -------------------------------------------------------------
 

@@ -15,8 +15,9 @@ import math
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import NamedTuple, Self, TypeAlias, TypeGuard
+from typing import NamedTuple, TypeAlias, TypeGuard
+
+from enotime._closing import AsyncClosing
 
 from ._errors import InvalidDocument, InvalidQuery
 
@@ -272,7 +273,7 @@ def check_limit(limit: int) -> int:
 # -- the port -------------------------------------------------------------------------------
 
 
-class AbstractStore(abc.ABC):
+class AbstractStore(AsyncClosing, abc.ABC):
     """A document store: the port every store adapter implements.
 
     Documents have an id, a type, a JSON body and a CouchDB-style revision.
@@ -287,17 +288,6 @@ class AbstractStore(abc.ABC):
     def __init__(self, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.max_body_bytes = max_body_bytes
         self._specs: dict[str, IndexSpec] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def index_spec(self, doc_type: str) -> IndexSpec:
         """Return the index fields declared for ``doc_type`` (possibly none)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
+from enotime._closing import AsyncClosing
 from enotime._context import RequestContext
 from enotime.messages import Request
 
@@ -160,7 +160,7 @@ class Subscription(abc.ABC):
         """Stop consuming; idempotent."""
 
 
-class AbstractTransport(abc.ABC):
+class AbstractTransport(AsyncClosing, abc.ABC):
     """The transport port: send, call and serve across nodes.
 
     Messages are registered message classes (see
@@ -186,14 +186,6 @@ class AbstractTransport(abc.ABC):
     async def __aenter__(self: Self) -> Self:
         await self.open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     @abc.abstractmethod
     async def send(
