@@ -1,0 +1,56 @@
+"""OpenAPI from the declarations: quart-schema's provider, taught about problems and 204s."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from quart_schema import OpenAPIProvider
+from werkzeug.routing import Rule
+
+from enotime.edge._problem import PROBLEM_CONTENT_TYPE
+
+__all__ = ["EMPTY_SUCCESS_ATTRIBUTE", "EdgeOpenAPIProvider"]
+
+EMPTY_SUCCESS_ATTRIBUTE: Final = "_enotime_empty_success"
+"""Set on a view that answers a bodiless success (204): its status."""
+
+# quart-schema's own pattern, <(?:[^:]*:)?([^>]+)>, runs from the first parameter to
+# the converter of the next: /a/<x>/b/<int:y> became /a/{y}. One parameter per match.
+_PARAMETER: Final = re.compile(r"<(?:[^:<>]*:)?([^<>]+)>")
+
+
+class EdgeOpenAPIProvider(OpenAPIProvider):
+    """quart-schema's OpenAPI, with error responses as ``application/problem+json``.
+
+    quart-schema documents every response as ``application/json``; errors are
+    answered as problem documents, so their media type is corrected here. An
+    endpoint without an output model gets its bodiless success response, a
+    declared body is required, and paths with several parameters keep all of
+    them.
+    The document is built once: the routes do not change while a front serves.
+    """
+
+    _cached: dict[str, Any] | None = None
+
+    def schema(self) -> dict[str, Any]:
+        if self._cached is None:
+            self._cached = super().schema()
+        return self._cached
+
+    def build_paths(self, rule: Rule) -> tuple[dict[str, Any], dict[str, Any]]:
+        built, components = super().build_paths(rule)
+        (operations,) = built.values()  # one path per rule
+        empty = getattr(self._app.view_functions[rule.endpoint], EMPTY_SUCCESS_ATTRIBUTE, None)
+        for operation in operations.values():
+            if "requestBody" in operation:  # an input model: the body is not optional
+                operation["requestBody"]["required"] = True
+            responses: dict[Any, Any] = operation["responses"]
+            for status, response in responses.items():
+                content = response.get("content")
+                if int(status) >= 400 and content and "application/json" in content:
+                    content[PROBLEM_CONTENT_TYPE] = content.pop("application/json")
+            if empty is not None:
+                responses[empty] = {"description": "Done: no content."}
+        paths = {_PARAMETER.sub(r"{\1}", rule.rule): operations}
+        return paths, components
