@@ -25,7 +25,6 @@ from enotime.errors import (
     ActorExited,
     ActorNotAlive,
     MailboxFull,
-    NotSupportedAcrossNodes,
     Refused,
     StartFailed,
     UnhandledMessage,
@@ -243,6 +242,20 @@ class Monitor:
         return f"<Monitor {self._watcher.ref!r} -> {self._target.ref!r}>"
 
 
+class _LinkAcross:
+    """This node's half of a link to an actor on another node (``enotime._gateway.RemoteLink``).
+
+    It sits in the local actor's ``links`` beside the local processes it is
+    linked to, so the actor's statistics count it and its end reaches it.
+    """
+
+    __slots__ = ()
+
+    def _local_exit(self, reason: ExitReason, *, signal: bool) -> None:
+        """The local actor stopped with ``reason``; ``signal``: the other end gets it."""
+        raise NotImplementedError
+
+
 class Timer:
     """A message scheduled by ``send_after``; cancel it to stop the delivery."""
 
@@ -289,7 +302,8 @@ class Actor:
     stopping the actor), ``mailbox_size`` (None for unbounded), ``overflow``
     (what a full mailbox does), ``refusals`` (exception types a call
     handler may raise to answer its caller with an error without crashing;
-    :class:`~enotime.errors.Refused` by default) and ``metered`` (time every
+    :class:`~enotime.errors.Refused` by default; raised for a ``send``, which
+    has nobody to answer, it is recorded as a dead letter) and ``metered`` (time every
     handler into the node's handler statistics, the latency histogram of
     :mod:`enotime.metrics`; off by default, and then free).
 
@@ -375,11 +389,19 @@ class Actor:
         """Link to ``ref``: when either stops abnormally, the other gets the exit signal.
 
         Linking to an actor that is no longer alive sends this actor a
-        ``noproc`` exit signal at once, as in Erlang. Links across nodes are
-        not supported yet: :class:`~enotime.errors.NotSupportedAcrossNodes`.
+        ``noproc`` exit signal at once, as in Erlang. ``ref`` may be a
+        :class:`~enotime.RemoteRef` to an actor on another node: the link is
+        made there through the gateways (``noproc`` once that node answers
+        that it has no such actor, ``noconnection`` if the node stops
+        answering); a service ref raises
+        :class:`~enotime.errors.NotSupportedAcrossNodes`.
         """
         if ref._is_remote:
-            raise NotSupportedAcrossNodes("link", ref)
+            from enotime._gateway import RemoteRef
+
+            assert isinstance(ref, RemoteRef)
+            ref._gateway._link(self._enotime_proc, ref)
+            return
         me, other = self._enotime_proc, ref._proc
         if other is me:
             return
@@ -390,9 +412,13 @@ class Actor:
         other.add_link(me)
 
     def unlink(self, ref: ActorRef[Any]) -> None:
-        """Remove a link; a no-op if there was none."""
+        """Remove a link (on both nodes for a remote ref); a no-op if there was none."""
         if ref._is_remote:
-            raise NotSupportedAcrossNodes("unlink", ref)
+            from enotime._gateway import RemoteRef
+
+            assert isinstance(ref, RemoteRef)
+            ref._gateway._unlink(self._enotime_proc, ref)
+            return
         me, other = self._enotime_proc, ref._proc
         if me.links:
             me.links.discard(other)
@@ -488,7 +514,7 @@ class _Process:
         self.mailbox: deque[_Item] = deque()
         self.waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
-        self.links: set[_Process] | None = None
+        self.links: set[_Process | _LinkAcross] | None = None
         self.monitors: set[Monitor] | None = None
         self.held_monitors: set[Monitor] | None = None
         self.timers: set[Timer] | None = None
@@ -631,10 +657,16 @@ class _Process:
                 continue
             function, is_async = entry
             if reply is None:
-                if is_async:
-                    await function(actor, message)
-                else:
-                    function(actor, message)
+                try:
+                    if is_async:
+                        await function(actor, message)
+                    else:
+                        function(actor, message)
+                except Exception as error:
+                    if not isinstance(error, actor.refusals):
+                        raise
+                    # Nobody waits for an answer to a send: the refusal is a dead letter.
+                    self.node._dead_letter(self.ref, message, f"refused: {error!r}")
                 continue
             try:
                 result = (await function(actor, message)) if is_async else function(actor, message)
@@ -669,7 +701,7 @@ class _Process:
 
     # -- links and exits -----------------------------------------------------------
 
-    def add_link(self, other: _Process) -> None:
+    def add_link(self, other: _Process | _LinkAcross) -> None:
         if self.links is None:
             self.links = set()
         self.links.add(other)
@@ -722,6 +754,9 @@ class _Process:
         links, self.links = self.links, None
         if links:
             for other in links:
+                if not isinstance(other, _Process):  # a link to an actor on another node
+                    other._local_exit(reason, signal=not self.start_failed)
+                    continue
                 if other.links:
                     other.links.discard(self)
                 if not self.start_failed:
@@ -738,14 +773,45 @@ class _Process:
 
 _UNRESOLVED: Final[Any] = object()
 
+_RUN_CODE: Final = _Process.run.__code__
 
-def _signal_exit(target: _Process, sender: _Process | None, reason: ExitReason) -> None:
+
+def _running_process() -> _Process | None:
+    """The actor whose own task is running now, or None: who is logging, for log records.
+
+    Read from the current task's coroutine -- the ``_Process.run`` of that
+    actor -- at the time of asking, so the kernel pays nothing for it per
+    message or per actor (a context variable set per actor costs ~120 bytes
+    of every idle actor). Tasks an actor creates itself are not its own.
+    """
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop runs in this thread
+        return None
+    if task is None:
+        return None
+    coro = task.get_coro()
+    if getattr(coro, "cr_code", None) is not _RUN_CODE:
+        return None
+    frame = coro.cr_frame  # type: ignore[union-attr]
+    proc = frame.f_locals.get("self") if frame is not None else None
+    return proc if isinstance(proc, _Process) else None
+
+
+def _signal_exit(
+    target: _Process,
+    sender: _Process | None,
+    reason: ExitReason,
+    *,
+    origin: ActorRef[Any] | None = None,
+) -> None:
     """Deliver an exit signal by Erlang's rules.
 
     ``kill`` always stops the target. A target that traps exits receives an
     :class:`Exit` message, except from its parent (its supervisor), which
     stops it as in OTP. Otherwise ``normal`` is ignored and any other reason
-    stops the target with that reason.
+    stops the target with that reason. ``origin`` names a sender that is not
+    a local process (an actor on another node) for the ``Exit`` message.
     """
     if target.reason is not None:
         return
@@ -756,7 +822,8 @@ def _signal_exit(target: _Process, sender: _Process | None, reason: ExitReason) 
         if sender is not None and sender is target.parent:
             target.exit(reason)
         else:
-            target.deliver_system(Exit((sender or target).ref, reason))
+            from_ref = sender.ref if sender is not None else origin or target.ref
+            target.deliver_system(Exit(from_ref, reason))
         return
     if reason.kind != "normal":
         target.exit(reason)

@@ -11,8 +11,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from enotime._connect import (
+    ConnectFailed,
+    ConnectOptions,
+    UsageError,
+    add_connect_arguments,
+    child_options,
+    connect_options,
+    connected,
+)
+from enotime._inspect import InspectableNode, add_status_command
 from enotime._logging import LOG_FORMATS, configure_logging
-from enotime._node import Node
+from enotime._scaffold import add_new_command
 from enotime._supervisor import ChildSpec, Restart
 from enotime.crypto._cli import add_crypto_commands
 from enotime.errors import StartFailed
@@ -43,27 +53,45 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(
         args.log_level, verbose=args.verbose, json=args.log_format == "json", node=args.name
     )
+    try:
+        connect = connect_options(args)
+    except UsageError as exc:
+        print(f"enotime run: error: {exc}", file=sys.stderr)
+        return 2
     if args.procs is not None:
-        return _run_procs(args)
+        return _run_procs(args, connect)
     root = _load(args.tree)
     if callable(root) and not isinstance(root, type | ChildSpec):
         root = root()  # a function that builds the tree
-    node = Node(args.name, shutdown_timeout=args.shutdown_timeout)
-    if args.metrics_port is None:
+    # An inspectable node serves `enotime status` on its control socket while it runs.
+    node = InspectableNode(args.name, shutdown_timeout=args.shutdown_timeout)
+    if args.metrics_port is None and connect is None:
         return node.run(root, use_uvloop=args.uvloop)
-    try:
-        from enotime.metrics import start_metrics
-    except ImportError as exc:
-        raise SystemExit(f"enotime: --metrics-port: {exc}") from None
+    if args.metrics_port is not None:
+        try:
+            from enotime.metrics import server_address, start_metrics
+        except ImportError as exc:
+            raise SystemExit(f"enotime: --metrics-port: {exc}") from None
 
     async def serve() -> int:
+        metrics_port: int | None = None
+        if args.metrics_port is not None:
+            try:
+                await start_metrics(node, args.metrics_port, host=args.metrics_host)
+            except StartFailed as failure:
+                log.error("node %s: /metrics could not start: %s", node.name, failure)
+                await node.aclose()
+                return 1
+            _, metrics_port = await server_address(node)  # the port 0 picked
+        if connect is None:
+            return await node.serve(root)
         try:
-            await start_metrics(node, args.metrics_port, host=args.metrics_host)
-        except StartFailed as failure:
-            log.error("node %s: /metrics could not start: %s", node.name, failure)
-            await node.aclose()
+            # Connected before the tree starts, closed after the node stops.
+            async with connected(node, connect, metrics_port=metrics_port):
+                return await node.serve(root)
+        except ConnectFailed as failure:
+            log.error("node %s: %s", node.name, failure)
             return 1
-        return await node.serve(root)
 
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     if args.uvloop:
@@ -76,21 +104,24 @@ def _run(args: argparse.Namespace) -> int:
         return runner.run(serve())
 
 
-def _run_procs(args: argparse.Namespace) -> int:
+def _run_procs(args: argparse.Namespace, connect: ConnectOptions | None) -> int:
     """``--procs N``: N nodes running the tree, each in its own supervised OS process."""
     try:
         from enotime.process import ProcessSupervisor, node_process
     except ImportError as exc:
         raise SystemExit(f"enotime: --procs: {exc}") from None
     _load(args.tree)  # fail here, once, rather than in N restarting children
+    metrics_ports = _metrics_ports(args) if args.metrics_port is not None else []
+    connect_argv, connect_env = child_options(connect) if connect is not None else ([], {})
     specs = []
     for i in range(1, args.procs + 1):
         options = ["--log-level", args.log_level, "--shutdown-timeout", str(args.shutdown_timeout)]
         options += ["--uvloop"] * args.uvloop + ["--verbose"] * args.verbose
         options += ["--log-format", args.log_format]
-        if args.metrics_port is not None:
-            port = args.metrics_port + i - 1 if args.metrics_port else 0
+        if metrics_ports:
+            port = metrics_ports[i - 1]
             options += ["--metrics-port", str(port), "--metrics-host", args.metrics_host]
+        options += connect_argv
         specs.append(
             node_process(
                 args.tree,
@@ -98,12 +129,36 @@ def _run_procs(args: argparse.Namespace) -> int:
                 restart=Restart(args.restart),
                 shutdown=args.shutdown_timeout + 5.0,
                 options=options,
+                env=connect_env,
             )
         )
     supervisor = ProcessSupervisor(
         specs, max_restarts=args.max_restarts, max_seconds=args.max_seconds
     )
     return supervisor.run()
+
+
+def _metrics_ports(args: argparse.Namespace) -> list[int]:
+    """``--procs N --metrics-port P``: one port per node process, kept across its restarts.
+
+    Every process is its own node (``NAME-i``, its ``enotime_node_info{node=}``)
+    with its own registry, scraped on its own port: nothing is served twice,
+    nothing is left out. P > 0 gives node i the port P + i - 1; P = 0 picks N
+    distinct free ports now, so a restarted node comes back on the port its
+    scrape configuration knows rather than on a new random one.
+    """
+    first: int = args.metrics_port
+    if first:
+        if not 0 < first <= 65536 - args.procs:
+            raise SystemExit(f"enotime: --metrics-port {first}: no room for {args.procs} ports")
+        ports = list(range(first, first + args.procs))
+    else:
+        from enotime.process import free_ports
+
+        ports = free_ports(args.procs, args.metrics_host)
+    for i, port in enumerate(ports, 1):
+        log.info("node %s-%d: /metrics on %s:%d", args.name, i, args.metrics_host, port)
+    return ports
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,7 +211,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="run N nodes NAME-1..NAME-N, each in its own OS process, supervised by OTP "
-        "rules (enotime[procs]); node i serves metrics on port N+i-1",
+        "rules (enotime[procs]); node i serves metrics on --metrics-port P+i-1 (P=0: N free "
+        "ports picked at start, kept across restarts)",
     )
     run.add_argument(
         "--max-restarts",
@@ -177,8 +233,11 @@ def _parser() -> argparse.ArgumentParser:
         default=Restart.TRANSIENT.value,
         help="--procs: which exits restart a node (default: %(default)s: all but status 0)",
     )
+    add_connect_arguments(run)
     run.set_defaults(func=_run)
     add_crypto_commands(commands)
+    add_status_command(commands)
+    add_new_command(commands)
     return parser
 
 

@@ -6,10 +6,11 @@ node's queue and delivers each message to the local actor registered under
 ``delivery.address.actor``, and serves the services the node exposes.
 Outbound, it publishes what :class:`RemoteRef` objects send.
 
-Monitors across nodes: each gateway runs an agent actor (the reserved wire
-name :data:`AGENT`) that watches local actors for other nodes and answers
-their heartbeats; a node that stops answering makes the monitors on its
-actors fire ``noconnection`` (see :class:`Gateway`).
+Monitors and links across nodes: each gateway runs an agent actor (the
+reserved wire name :data:`AGENT`) that watches local actors for other nodes,
+takes their links and answers their heartbeats; a node that stops answering,
+or answers as a new incarnation (it restarted), makes the monitors and links
+on its actors fire ``noconnection`` (see :class:`Gateway`).
 
 Global names: a gateway given a registry registers its node there, holds a
 registry session, and records ``name -> "<node>/<actor>"`` for
@@ -37,6 +38,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar, overload
 
@@ -46,11 +48,13 @@ from enotime._actor import (
     ActorRef,
     ActorStatistics,
     Monitor,
+    _LinkAcross,
     _Process,
+    _signal_exit,
 )
 from enotime._context import RequestContext, _current
 from enotime._handler import handler
-from enotime._reason import NOCONNECTION, NOPROC, ExitReason
+from enotime._reason import KILLED, NOCONNECTION, NOPROC, ExitReason
 from enotime.errors import (
     CallTimeout,
     NotSupportedAcrossNodes,
@@ -68,7 +72,7 @@ if TYPE_CHECKING:
     from enotime.registry._port import AbstractRegistry
     from enotime.transport._port import AbstractTransport, Address, Delivery, Subscription
 
-__all__ = ["Gateway", "RemoteMonitor", "RemoteRef"]
+__all__ = ["Gateway", "GatewayStatistics", "RemoteMonitor", "RemoteRef"]
 
 log = logging.getLogger("enotime.gateway")
 
@@ -92,7 +96,41 @@ AGENT: Final = "enotime.gateway"
 
 Monitors across nodes and heartbeats are messages to it: ``Watch``,
 ``Unwatch``, ``Ping`` (from the watching node) and ``RemoteDown`` (back to it).
+Links add ``Link``; then either node sends ``RemoteDown`` (its end stopped)
+or ``Unwatch`` (its end unlinked) to the other. Protocol version 2: requests
+and answers carry gateway incarnations (``docs/wire.md``).
 """
+
+_PID_PREFIX: Final = "enotime.pid."
+"""Wire names ``enotime.pid.<incarnation>.<pid>`` reach a node's unnamed actors (links)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatistics:
+    """A gateway's counters, for inspection and metrics (its transport has its own).
+
+    Attributes:
+        outbox: Remote sends queued, not yet published.
+        unknown_actor: Deliveries to a name no local actor held (refused or
+            dead-lettered here).
+        remote_monitors: Monitors this node holds now on actors of other nodes.
+        heartbeat_failures: Heartbeats to other nodes that failed or timed out.
+        nodes_lost: Times another node was declared gone (missed heartbeats:
+            its monitors and links fired ``noconnection``).
+        remote_links: Links between local actors and actors of other nodes now
+            (this node's halves).
+        nodes_restarted: Times another node was seen under a new gateway
+            incarnation (it restarted, however fast: what was bound to its
+            previous incarnation fired ``noconnection``).
+    """
+
+    outbox: int
+    unknown_actor: int
+    remote_monitors: int
+    heartbeat_failures: int
+    nodes_lost: int
+    remote_links: int = 0
+    nodes_restarted: int = 0
 
 
 # -- the wire form of monitors across nodes ---------------------------------------------------
@@ -126,64 +164,178 @@ class _WireReason:
             return ExitReason.crash(RemoteCrash("UnknownExitReason", f"{self.kind}: {self.detail}"))
 
 
+@message("enotime.gateway.Answer", version=1)
+@dataclass(frozen=True)
+class _Answer:
+    """The reply to a v2 ``Ping``, ``Watch`` or ``Link``: the answering gateway's incarnation.
+
+    ``reason`` is None (done) or why not (``noproc``); always None for a ``Ping``.
+    """
+
+    incarnation: str
+    reason: _WireReason | None
+
+
+@message("enotime.gateway.Ping", version=2)
+@dataclass(frozen=True)
+class _Heartbeat(Request[_Answer]):
+    """A heartbeat from gateway ``incarnation`` of ``node``; the reply is an :class:`_Answer`."""
+
+    node: str
+    incarnation: str
+
+
+@message("enotime.gateway.Watch", version=2)
+@dataclass(frozen=True)
+class _Watch(Request[_Answer]):
+    """Monitor the local actor ``actor`` for gateway ``incarnation`` of ``watcher_node``."""
+
+    monitor_id: str
+    watcher_node: str
+    actor: str
+    incarnation: str
+
+
+@message("enotime.gateway.Link", version=2)
+@dataclass(frozen=True)
+class _Link(Request[_Answer]):
+    """Link the local actor ``actor`` to ``linker`` on gateway ``incarnation`` of ``node``.
+
+    ``linker`` is the linking actor's wire name on ``node`` (its registered
+    name, or ``enotime.pid.<incarnation>.<pid>``): the ``sender`` of the
+    ``Exit`` a trapping ``actor`` gets.
+    """
+
+    link_id: str
+    node: str
+    linker: str
+    actor: str
+    incarnation: str
+
+
+@message("enotime.gateway.Ping", version=1)
+@dataclass(frozen=True)
+class _Ping(Request[bool]):
+    """Version 1 (no incarnations): still answered, ``true``; sent to nodes that know only it."""
+
+
 @message("enotime.gateway.Watch", version=1)
 @dataclass(frozen=True)
-class _Watch(Request["_WireReason | None"]):
-    """Monitor the local actor ``actor`` for ``watcher_node``; the reply is None or why not."""
+class _WatchV1(Request["_WireReason | None"]):
+    """Version 1 of :class:`_Watch`: no incarnation either way; the reply is None or why not."""
 
     monitor_id: str
     watcher_node: str
     actor: str
 
 
+@message("enotime.gateway.Link", version=1)
+@dataclass(frozen=True)
+class _LinkV1(Request["_WireReason | None"]):
+    """Version 1 of :class:`_Link`: no incarnation either way; the reply is None or why not."""
+
+    link_id: str
+    node: str
+    linker: str
+    actor: str
+
+
 @message("enotime.gateway.Unwatch", version=1)
 @dataclass(frozen=True)
 class _Unwatch:
+    """Cancel a monitor (to the watched node) or a link (to either node): by its id."""
+
     monitor_id: str
 
 
 @message("enotime.gateway.RemoteDown", version=1)
 @dataclass(frozen=True)
 class _RemoteDown:
+    """A watched actor, or one end of a link, on ``node`` stopped with ``reason``."""
+
     node: str
     monitor_id: str
     reason: _WireReason
 
 
-@message("enotime.gateway.Ping", version=1)
-@dataclass(frozen=True)
-class _Ping(Request[bool]):
-    pass
-
-
 class _Agent(Actor):
-    """The gateway's actor: watches local actors for other nodes, answers their heartbeats."""
+    """The gateway's actor: watches and links local actors for other nodes, answers heartbeats.
+
+    Each v2 request names the asking node's gateway incarnation; the agent
+    passes it to :meth:`Gateway._saw` before acting on the request, and
+    answers with its own gateway's incarnation.
+    """
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
-        self._watches: dict[str, tuple[str, Monitor]] = {}
+        # monitor id -> (watching node, its incarnation or None for v1, the local monitor)
+        self._watches: dict[str, tuple[str, str | None, Monitor]] = {}
         self._ids: dict[Monitor, str] = {}
 
+    def _answer(self, reason: _WireReason | None = None) -> _Answer:
+        return _Answer(self._gateway._incarnation, reason)
+
     @handler
-    def watch(self, msg: _Watch) -> _WireReason | None:
-        if msg.monitor_id in self._watches:  # a redelivery
+    def watch(self, msg: _Watch) -> _Answer:
+        self._gateway._saw(msg.watcher_node, msg.incarnation)
+        return self._answer(
+            self._watch(msg.monitor_id, msg.watcher_node, msg.incarnation, msg.actor)
+        )
+
+    @handler
+    def watch_v1(self, msg: _WatchV1) -> _WireReason | None:
+        return self._watch(msg.monitor_id, msg.watcher_node, None, msg.actor)
+
+    def _watch(
+        self, monitor_id: str, watcher_node: str, incarnation: str | None, actor: str
+    ) -> _WireReason | None:
+        if monitor_id in self._watches:  # a redelivery
             return None
-        ref = self.node.whereis(msg.actor)
+        ref = self.node.whereis(actor)
         if ref is None or ref._proc.actor is self:
             return _WireReason.of(NOPROC)
         monitor = self.monitor(ref)
         if not monitor.active:  # already dead: its Down(noproc) is in our mailbox, ignored
             return _WireReason.of(NOPROC)
-        self._watches[msg.monitor_id] = (msg.watcher_node, monitor)
-        self._ids[monitor] = msg.monitor_id
+        self._watches[monitor_id] = (watcher_node, incarnation, monitor)
+        self._ids[monitor] = monitor_id
         return None
+
+    def _drop_watches(self, node: str, incarnation: str) -> int:
+        """``node`` is now ``incarnation``: drop the watches its earlier incarnations asked for."""
+        stale = [
+            monitor_id
+            for monitor_id, (watcher, known, _) in self._watches.items()
+            if watcher == node and known is not None and known != incarnation
+        ]
+        for monitor_id in stale:
+            _, _, monitor = self._watches.pop(monitor_id)
+            self._ids.pop(monitor, None)
+            self.demonitor(monitor)
+        return len(stale)
+
+    @handler
+    def accept_link(self, msg: _Link) -> _Answer:
+        self._gateway._saw(msg.node, msg.incarnation)
+        return self._answer(self._gateway._accept_link(msg, self))
+
+    @handler
+    def accept_link_v1(self, msg: _LinkV1) -> _WireReason | None:
+        return self._gateway._accept_link(msg, self)
 
     @handler
     def unwatch(self, msg: _Unwatch) -> None:
         watch = self._watches.pop(msg.monitor_id, None)
         if watch is not None:
-            self._ids.pop(watch[1], None)
-            self.demonitor(watch[1])
+            self._ids.pop(watch[2], None)
+            self.demonitor(watch[2])
+        else:
+            self._gateway._unlinked(msg.monitor_id)
+
+    @handler
+    def heartbeat(self, msg: _Heartbeat) -> _Answer:
+        self._gateway._saw(msg.node, msg.incarnation)
+        return self._answer()
 
     @handler
     def ping(self, msg: _Ping) -> bool:
@@ -199,7 +351,7 @@ class _Agent(Actor):
         if monitor_id is None:
             self._gateway._global_down(msg.monitor)
             return
-        watcher_node, _ = self._watches.pop(monitor_id)
+        watcher_node, _, _ = self._watches.pop(monitor_id)
         self._gateway._tell(
             watcher_node, _RemoteDown(self._gateway.node_id, monitor_id, _WireReason.of(msg.reason))
         )
@@ -210,16 +362,18 @@ class RemoteMonitor(Monitor):
 
     Its ``Down`` comes from the other node (with the actor's exit reason; a
     crash as a :class:`~enotime.errors.RemoteCrash`), or from this node's
-    gateway with reason ``noconnection`` when that node stops answering.
+    gateway with reason ``noconnection`` when that node stops answering or
+    answers as another incarnation than the one that took the watch.
     """
 
-    __slots__ = ("_gateway", "_id", "_remote")
+    __slots__ = ("_gateway", "_id", "_incarnation", "_remote")
 
     def __init__(self, gateway: Gateway, watcher: _Process, remote: RemoteRef) -> None:
         self._gateway = gateway
         self._watcher = watcher
         self._remote = remote
         self._id = uuid.uuid4().hex
+        self._incarnation: str | None = None  # of the watched node's gateway, once it answered
         self.active = True
 
     @property
@@ -239,6 +393,69 @@ class RemoteMonitor(Monitor):
         return f"<RemoteMonitor {self._watcher.ref!r} -> {self._remote!r}>"
 
 
+class _RemoteLink(_LinkAcross):
+    """This node's half of a link between a local actor and an actor on another node.
+
+    Both nodes hold a half under the same id, each in its local actor's
+    ``links`` and among its gateway's watched items (so both heartbeat the
+    other node). When the local actor stops, its half tells the other node
+    (``RemoteDown``); when the other half's ``RemoteDown`` arrives, or that
+    node stops answering or answers as another incarnation than the one the
+    half was made with, the local actor gets the exit signal.
+    """
+
+    __slots__ = (
+        "_gateway",
+        "_id",
+        "_incarnation",
+        "_local",
+        "_outcome",
+        "_pending",
+        "_remote",
+        "active",
+    )
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        local: _Process,
+        remote: RemoteRef,
+        link_id: str | None = None,
+        *,
+        pending: bool = False,
+        incarnation: str | None = None,
+    ) -> None:
+        self._gateway = gateway
+        self._local = local
+        self._remote = remote
+        self._id = link_id or uuid.uuid4().hex
+        # The other node's gateway incarnation this half is bound to (None: not known yet, or v1).
+        self._incarnation = incarnation
+        self._pending = pending  # our Link call is on its way: tell the other node after it
+        self._outcome: ExitReason | None = None  # what to tell then (None: unlink)
+        self.active = True
+
+    @property
+    def node(self) -> str:
+        """The node the other end is on."""
+        return self._remote.address.name
+
+    def _local_exit(self, reason: ExitReason, *, signal: bool) -> None:
+        if not self.active:
+            return
+        self.active = False
+        gateway = self._gateway
+        gateway._forget(self, unwatch=False)
+        outcome = reason if signal else None
+        if self._pending:
+            self._outcome = outcome
+        else:
+            gateway._end_link(self, outcome)
+
+    def __repr__(self) -> str:
+        return f"<RemoteLink {self._local.ref!r} <-> {self._remote!r}>"
+
+
 class RemoteRef(ActorRef[Any]):
     """A ref to an actor on another node, or to a service: ``send`` and ``call`` work.
 
@@ -254,9 +471,11 @@ class RemoteRef(ActorRef[Any]):
     through the transport; ``wait_stopped``, ``actor_class`` and
     ``statistics`` raise :class:`~enotime.errors.NotSupportedAcrossNodes`;
     so does anything else that reaches for the local process record
-    (``Actor.link``, ``node.kill``, ``send_after``, ``register``), instead
+    (``node.kill``, ``node.exit``, ``send_after``, ``register``), instead
     of silently acting on the wrong thing. ``Actor.monitor`` works: the
-    gateway asks the actor's node to watch it (:class:`RemoteMonitor`).
+    gateway asks the actor's node to watch it (:class:`RemoteMonitor`);
+    so do ``Actor.link`` and ``Actor.unlink`` (the link is made on both
+    nodes; see :class:`Gateway`).
 
     Semantics: messages reach the remote actor in the order this node sent
     them (one publisher per gateway); a failed ``send`` (``Unroutable``,
@@ -329,7 +548,11 @@ class RemoteRef(ActorRef[Any]):
 
     @property
     def is_alive(self) -> bool:
-        """Always True: a remote ref does not track its actor (monitor it instead)."""
+        """Always True, even after the remote actor stopped: a ref does not track it.
+
+        Knowing would need a round trip (and could be stale on arrival):
+        monitor or link the actor to learn when it stops.
+        """
         return True
 
     @property
@@ -363,6 +586,23 @@ class Gateway:
     closes (:meth:`aclose`: stop consuming before the actors stop, then
     flush the sends still queued). Every task it starts is its own.
 
+    Links across nodes (``Actor.link`` of a :class:`RemoteRef`): the linking
+    node calls the other node's agent (``Link``); each node then holds a
+    half of the link under one id and heartbeats the other. When either end
+    stops, its node sends ``RemoteDown`` with the reason and the other end
+    gets the exit signal by Erlang's rules (an ``Exit`` whose ``sender`` is a
+    :class:`RemoteRef`, for an actor that traps exits); ``unlink`` sends
+    ``Unwatch``. No such actor there: ``noproc``; a node that stops
+    answering: ``noconnection`` on this node's side, within
+    :attr:`noconnection_after`.
+
+    Restarts: each gateway draws an incarnation id when it is made; v2
+    ``Ping``, ``Watch`` and ``Link`` requests carry the asker's and their
+    answers the answerer's. Each monitor and link half remembers the other
+    node's incarnation it was made with, and the first sight of another one
+    fires it with ``noconnection`` (:meth:`_saw`): a node restarted faster
+    than :attr:`noconnection_after` is noticed at its first answer.
+
     Args:
         node: The node whose actors it serves.
         transport: An open transport; it stays the caller's to close.
@@ -374,19 +614,25 @@ class Gateway:
             :class:`~enotime.errors.UnknownActor`.
         close_timeout: Seconds :meth:`aclose` waits for queued sends to be
             published; those left are recorded as dead letters.
-        heartbeat_interval: While this node monitors actors on another node,
-            seconds between two heartbeats (a ``call`` to that node's gateway).
+        heartbeat_interval: While this node monitors actors on another node
+            or has links there, seconds between two heartbeats (a ``call`` to
+            that node's gateway).
         heartbeat_misses: Consecutive failed heartbeats after which that node
             counts as gone: every monitor on its actors fires ``Down`` with
-            reason ``noconnection`` and is forgotten.
+            reason ``noconnection``, every local actor linked there gets an
+            exit signal ``noconnection``, and they are forgotten.
         heartbeat_timeout: Seconds one heartbeat waits for its answer; at most
             ``heartbeat_interval``, which it defaults to.
         registry: A registry (:mod:`enotime.registry`) for global names; it
             stays the caller's to close (after the node). When given,
-            :meth:`open` registers the node (``register_node(node_id)``, kept
+            :meth:`open` registers the node (``register_node(node_id, ...)``, kept
             alive by the registry) and creates a session for its global
             names; :meth:`aclose` releases the names, ends the session and
             deregisters the node.
+        node_address: The address the node is registered with (where its
+            metrics can be scraped, for example).
+        node_meta: Metadata of the registration, such as
+            ``{"metrics_port": "9464"}`` (what Prometheus's Consul discovery reads).
 
     A node that vanishes is noticed within ``heartbeat_interval *
     heartbeat_misses + heartbeat_timeout`` seconds (:attr:`noconnection_after`;
@@ -405,6 +651,8 @@ class Gateway:
         heartbeat_misses: int = 3,
         heartbeat_timeout: float | None = None,
         registry: AbstractRegistry | None = None,
+        node_address: str = "",
+        node_meta: Mapping[str, str] | None = None,
     ) -> None:
         if heartbeat_timeout is None:
             heartbeat_timeout = heartbeat_interval
@@ -424,7 +672,13 @@ class Gateway:
         self.heartbeat_misses = heartbeat_misses
         self.heartbeat_timeout = heartbeat_timeout
         self._agent: ActorRef[_Agent] | None = None
-        self._watched: dict[str, dict[str, RemoteMonitor]] = {}
+        self._watched: dict[str, dict[str, RemoteMonitor | _RemoteLink]] = {}
+        self._links: dict[str, _RemoteLink] = {}
+        # Names unnamed actors by pid for links; a restarted node's pids are not the same actors.
+        # Also tells other nodes that this is not the node they knew before a restart.
+        self._incarnation = uuid.uuid4().hex[:12]
+        self._incarnations: dict[str, str] = {}  # the last incarnation seen of each other node
+        self._legacy: set[str] = set()  # nodes that answered v2 gateway requests as unknown
         self._heartbeats: dict[str, asyncio.Task[None]] = {}
         self._watch_tasks: set[asyncio.Task[None]] = set()
         self._subscriptions: dict[str, Subscription] = {}
@@ -435,11 +689,15 @@ class Gateway:
         self._publishing = False
         self._closed = False
         self.registry = registry
+        self.node_address = node_address
+        self.node_meta = dict(node_meta or {})
         self._registration: Registration | None = None
         self._session: Session | None = None
         self._globals: dict[str, Monitor] = {}
         self._global_tasks: set[asyncio.Task[None]] = set()
         self._globals_lock = asyncio.Lock()
+        self._unknown_actor = self._heartbeat_failures = self._nodes_lost = 0
+        self._nodes_restarted = 0
 
     @property
     def node_id(self) -> str:
@@ -454,6 +712,20 @@ class Gateway:
     def __repr__(self) -> str:
         return f"<Gateway node={self.node_id!r} services={sorted(self._subscriptions)}>"
 
+    def statistics(self) -> GatewayStatistics:
+        """A snapshot of this gateway's counters (its transport's: ``transport.statistics()``)."""
+        return GatewayStatistics(
+            outbox=sum(1 for item in self._outbox if not isinstance(item, asyncio.Future))
+            + int(self._publishing),
+            unknown_actor=self._unknown_actor,
+            remote_monitors=sum(len(watched) for watched in self._watched.values())
+            - len(self._links),
+            heartbeat_failures=self._heartbeat_failures,
+            nodes_lost=self._nodes_lost,
+            remote_links=len(self._links),
+            nodes_restarted=self._nodes_restarted,
+        )
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -467,7 +739,9 @@ class Gateway:
         registry = self.registry
         if registry is not None and self._session is None:
             if self._registration is None:
-                self._registration = await registry.register_node(self.node_id)
+                self._registration = await registry.register_node(
+                    self.node_id, address=self.node_address, meta=self.node_meta
+                )
             self._session = await registry.create_session(name=f"enotime-node-{self.node_id}")
 
     async def stop_serving(self) -> None:
@@ -569,10 +843,11 @@ class Gateway:
     async def _deliver(self, delivery: Delivery, name: str) -> object:
         """Hand one delivery to the local actor ``name``; return when it was handled."""
         node = self.node
-        ref = self._agent if name == AGENT else node.whereis(name)
+        ref = self._lookup(name)
         if ref is None and delivery.delivery_count > 0 and name:
             ref = await self._await_restart(name)
         if ref is None:
+            self._unknown_actor += 1
             error = UnknownActor(name, self.node_id)
             if delivery.kind == "send":
                 node._dead_letter(RemoteRef(self, delivery.address), delivery.message, str(error))
@@ -600,6 +875,25 @@ class Gateway:
             if ref is not None:
                 return ref
         return None
+
+    def _lookup(self, name: str) -> ActorRef[Any] | None:
+        """The local actor a wire name reaches: the agent, a registered name, or a pid name."""
+        if name == AGENT:
+            return self._agent
+        ref = self.node.whereis(name)
+        if ref is None and name.startswith(_PID_PREFIX):
+            incarnation, _, pid = name[len(_PID_PREFIX) :].partition(".")
+            if incarnation == self._incarnation and pid.isdigit():
+                proc = self.node._alive.get(int(pid))
+                if proc is not None:
+                    return proc.ref
+        return ref
+
+    def _wire_name(self, proc: _Process) -> str:
+        """How other nodes reach ``proc``: its registered name, else a name for its pid."""
+        if proc.name is not None:
+            return proc.name
+        return f"{_PID_PREFIX}{self._incarnation}.{proc.pid}"
 
     # -- outbound --------------------------------------------------------------------------
 
@@ -689,65 +983,165 @@ class Gateway:
         if self._closed:
             self._fire(monitor, NOCONNECTION)
             return monitor
-        node = monitor.node
-        self._watched.setdefault(node, {})[monitor._id] = monitor
-        loop = self.node.loop
-        # Fresh contextvars contexts: the watcher's request context stays its own.
-        task = loop.create_task(self._watch(monitor), context=contextvars.Context())
-        self._watch_tasks.add(task)
-        task.add_done_callback(self._watch_tasks.discard)
-        if node not in self._heartbeats:
-            self._heartbeats[node] = loop.create_task(
-                self._heartbeat(node), context=contextvars.Context()
-            )
+        self._track(monitor)
+        self._start(self._watch(monitor))
         return monitor
 
+    def _track(self, item: RemoteMonitor | _RemoteLink) -> None:
+        """Hold ``item`` among those on its node, and heartbeat that node while any is."""
+        node = item.node
+        self._watched.setdefault(node, {})[item._id] = item
+        if isinstance(item, _RemoteLink):
+            self._links[item._id] = item
+        if node not in self._heartbeats:
+            # Fresh contextvars contexts: the caller's request context stays its own.
+            self._heartbeats[node] = self.node.loop.create_task(
+                self._heartbeat(node), context=contextvars.Context()
+            )
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a watch or a link request as a task of this gateway (see :meth:`settled`)."""
+        task = self.node.loop.create_task(coro, context=contextvars.Context())
+        self._watch_tasks.add(task)
+        task.add_done_callback(self._watch_tasks.discard)
+
     async def settled(self) -> None:
-        """Return once every monitor across nodes asked for so far is in place there, or fired."""
+        """Return once every monitor and link across nodes asked for so far is set up, or fired."""
         tasks = list(self._watch_tasks)
         if tasks:
             await asyncio.wait(tasks)
 
+    async def _ask(
+        self,
+        node: str,
+        request: object,
+        legacy: object,
+        timeout: float,
+        *,
+        ordered: bool = False,
+    ) -> tuple[str | None, _WireReason | None]:
+        """Call ``node``'s agent: ``(its gateway's incarnation, the refusal or None)``.
+
+        ``request`` is a v2 gateway request, ``legacy`` its v1 form: a node
+        that answers v2 as an unknown message type is asked v1, now and until
+        it sends a v2 request itself or is lost (its incarnation is then None).
+        ``ordered``: published after this node's queued sends (never overtakes them).
+        """
+        from enotime.transport import Address, RemoteError
+
+        async def ask(message: object) -> object:
+            if ordered:
+                return await self._call(self.ref(node, AGENT), message, timeout)
+            to = Address.actor_on(node, AGENT)
+            return await self.transport.call(to, message, timeout=timeout)
+
+        if node not in self._legacy:
+            try:
+                reply = await ask(request)
+            except RemoteError as exc:
+                if exc.error_type != "enotime.UnknownMessageType":
+                    raise
+                log.info(
+                    "gateway %s: %s knows only v1 gateway requests: restarts of it within "
+                    "noconnection_after go unnoticed",
+                    self.node_id,
+                    node,
+                )
+                self._legacy.add(node)
+            else:
+                if not isinstance(reply, _Answer):
+                    raise TypeError(f"{node} answered {type(request).__name__} with {reply!r}")
+                self._saw(node, reply.incarnation)
+                return reply.incarnation, reply.reason
+        reply = await ask(legacy)
+        return None, reply if isinstance(reply, _WireReason) else None
+
+    def _saw(self, node: str, incarnation: str) -> None:
+        """``node``'s gateway is ``incarnation`` (it asked or answered so).
+
+        A different incarnation than the last one seen means that node
+        restarted, however fast: every monitor and link half bound to an
+        earlier incarnation fires ``noconnection`` (as if it had missed its
+        heartbeats), and the agent drops the watches its earlier incarnation
+        asked for.
+        """
+        self._legacy.discard(node)
+        previous = self._incarnations.get(node)
+        if previous == incarnation:
+            return
+        self._incarnations[node] = incarnation
+        if previous is None:  # first contact: nothing can be bound to another incarnation yet
+            return
+        self._nodes_restarted += 1
+        stale = [
+            item
+            for item in self._watched.get(node, {}).values()
+            if item._incarnation is not None and item._incarnation != incarnation
+        ]
+        dropped = 0
+        agent = self._agent
+        if agent is not None and agent.is_alive:
+            dropped = self._agent_actor()._drop_watches(node, incarnation)
+        log.warning(
+            "gateway %s: %s restarted (incarnation %s, was %s); %d monitors and links get "
+            "noconnection, %d watches for it dropped",
+            self.node_id,
+            node,
+            incarnation,
+            previous,
+            len(stale),
+            dropped,
+        )
+        for item in stale:
+            self._fire(item, NOCONNECTION)
+
     async def _watch(self, monitor: RemoteMonitor) -> None:
         remote = monitor._remote.address
-        from enotime.transport import Address
-
-        request = _Watch(monitor._id, self.node_id, remote.actor)
+        request = _Watch(monitor._id, self.node_id, remote.actor, self._incarnation)
+        legacy = _WatchV1(monitor._id, self.node_id, remote.actor)
         try:
-            reply = await self.transport.call(
-                Address.actor_on(remote.name, AGENT), request, timeout=self.noconnection_after
+            incarnation, refusal = await self._ask(
+                remote.name, request, legacy, self.noconnection_after
             )
         except Exception as exc:
             log.info("gateway %s: cannot monitor %s: %r", self.node_id, remote, exc)
             self._fire(monitor, NOCONNECTION)
             return
-        if isinstance(reply, _WireReason):
-            self._fire(monitor, reply.reason())
+        if refusal is not None:
+            self._fire(monitor, refusal.reason())
         elif not monitor.active:  # demonitored while the watch travelled
             self._tell(remote.name, _Unwatch(monitor._id))
+        else:
+            monitor._incarnation = incarnation
 
     async def _heartbeat(self, node: str) -> None:
-        """Ping ``node`` every ``heartbeat_interval`` while this node monitors actors there."""
-        from enotime.transport import Address
+        """Ping ``node`` every ``heartbeat_interval`` while this node monitors actors there.
 
+        Each answer names that node's incarnation (:meth:`_saw`): a restart
+        is noticed at the first heartbeat the new incarnation answers.
+        """
         loop = self.node.loop
-        to = Address.actor_on(node, AGENT)
+        request = _Heartbeat(self.node_id, self._incarnation)
         misses = 0
         try:
             while self._watched.get(node):
                 tick = loop.time() + self.heartbeat_interval
                 try:
-                    await self.transport.call(to, _Ping(), timeout=self.heartbeat_timeout)
+                    await self._ask(node, request, _Ping(), self.heartbeat_timeout)
                     misses = 0
                 except Exception as exc:
                     misses += 1
+                    self._heartbeat_failures += 1
                     log.debug(
                         "gateway %s: heartbeat %d to %s failed: %r", self.node_id, misses, node, exc
                     )
                     if misses >= self.heartbeat_misses:
+                        self._nodes_lost += 1
+                        self._legacy.discard(node)  # whatever comes back is asked v2 first
                         watched = self._watched.pop(node, {})
                         log.warning(
-                            "gateway %s: %s missed %d heartbeats; %d monitors get noconnection",
+                            "gateway %s: %s missed %d heartbeats; %d monitors and links get "
+                            "noconnection",
                             self.node_id,
                             node,
                             misses,
@@ -761,18 +1155,28 @@ class Gateway:
             if self._heartbeats.get(node) is asyncio.current_task():
                 del self._heartbeats[node]
 
-    def _fire(self, monitor: RemoteMonitor, reason: ExitReason) -> None:
-        """Deliver ``monitor``'s ``Down`` with ``reason`` (once) and forget it."""
+    def _fire(self, monitor: RemoteMonitor | _RemoteLink, reason: ExitReason) -> None:
+        """Deliver ``monitor``'s ``Down``, or a link's exit signal, with ``reason`` (once)."""
         if not monitor.active:
             return
         monitor.active = False
         self._forget(monitor, unwatch=False)
+        if isinstance(monitor, _RemoteLink):
+            local = monitor._local
+            if local.links:
+                local.links.discard(monitor)
+            if reason.kind == "kill":  # never untrappable from afar: a killed end is `killed`
+                reason = KILLED
+            _signal_exit(local, None, reason, origin=monitor._remote)
+            return
         watcher = monitor._watcher
         if watcher.held_monitors:
             watcher.held_monitors.discard(monitor)
         watcher.deliver_system(Down(monitor, monitor._remote, reason))
 
-    def _forget(self, monitor: RemoteMonitor, *, unwatch: bool) -> None:
+    def _forget(self, monitor: RemoteMonitor | _RemoteLink, *, unwatch: bool) -> None:
+        if isinstance(monitor, _RemoteLink):
+            self._links.pop(monitor._id, None)
         node = monitor.node
         watched = self._watched.get(node)
         if watched is not None:
@@ -790,6 +1194,100 @@ class Gateway:
         monitor = self._watched.get(down.node, {}).get(down.monitor_id)
         if monitor is not None:
             self._fire(monitor, down.reason.reason())
+
+    # -- links across nodes -----------------------------------------------------------------
+
+    def _link(self, local: _Process, ref: RemoteRef) -> None:
+        """``Actor.link`` of a remote ref: make this node's half, ask ``ref``'s node for its own."""
+        if ref.address.kind != "node" or not ref.address.actor:
+            raise NotSupportedAcrossNodes("link to a service", ref)
+        if local.links and any(
+            isinstance(item, _RemoteLink) and item._remote == ref for item in local.links
+        ):
+            return  # linked already: links are a set, as between local actors
+        link = _RemoteLink(self, local, ref, pending=True)
+        local.add_link(link)
+        if self._closed:
+            link._pending = False
+            self._fire(link, NOCONNECTION)
+            return
+        self._track(link)
+        self._start(self._establish(link, self._wire_name(local)))
+
+    async def _establish(self, link: _RemoteLink, linker: str) -> None:
+        remote = link._remote.address
+        request = _Link(link._id, self.node_id, linker, remote.actor, self._incarnation)
+        legacy = _LinkV1(link._id, self.node_id, linker, remote.actor)
+        try:
+            # As any call: published after the sends made before it (never overtakes them).
+            incarnation, refusal = await self._ask(
+                remote.name, request, legacy, self.noconnection_after, ordered=True
+            )
+        except Exception as exc:
+            log.info("gateway %s: cannot link to %s: %r", self.node_id, remote, exc)
+            link._pending = False
+            if link.active:
+                self._fire(link, NOCONNECTION)
+            # That node may have made its half all the same: best effort, tell it.
+            self._end_link(link, link._outcome)
+            return
+        link._pending = False
+        if refusal is not None:
+            self._fire(link, refusal.reason())
+        elif not link.active:  # the local end stopped or unlinked while the link travelled
+            self._end_link(link, link._outcome)
+        else:
+            link._incarnation = incarnation
+
+    def _accept_link(self, request: _Link | _LinkV1, agent: _Agent) -> _WireReason | None:
+        """The agent got ``Link``: make this node's half, or say why not (``noproc``).
+
+        The half is bound to the linking node's incarnation (unknown from a v1 ``Link``).
+        """
+        incarnation = request.incarnation if isinstance(request, _Link) else None
+        if request.link_id in self._links:  # a redelivery
+            return None
+        ref = self._lookup(request.actor)
+        if ref is None or ref._proc.actor is agent or ref._proc.reason is not None:
+            return _WireReason.of(NOPROC)
+        proc = ref._proc
+        remote = self.ref(request.node, request.linker)
+        link = _RemoteLink(self, proc, remote, request.link_id, incarnation=incarnation)
+        proc.add_link(link)
+        self._track(link)
+        return None
+
+    def _unlink(self, local: _Process, ref: RemoteRef) -> None:
+        """``Actor.unlink`` of a remote ref: drop this node's half, tell the other node."""
+        if not local.links:
+            return
+        for item in list(local.links):
+            if isinstance(item, _RemoteLink) and item._remote == ref:
+                local.links.discard(item)
+                if item.active:
+                    item.active = False
+                    self._forget(item, unwatch=False)
+                    if item._pending:
+                        item._outcome = None
+                    else:
+                        self._end_link(item, None)
+
+    def _unlinked(self, link_id: str) -> None:
+        """The other node unlinked (``Unwatch`` of a link): drop this node's half, silently."""
+        link = self._links.get(link_id)
+        if link is None or not link.active:
+            return
+        link.active = False
+        self._forget(link, unwatch=False)
+        if link._local.links:
+            link._local.links.discard(link)
+
+    def _end_link(self, link: _RemoteLink, reason: ExitReason | None) -> None:
+        """Tell the other end's node: its half gets ``reason`` (``RemoteDown``), or unlink."""
+        if reason is None:
+            self._tell(link.node, _Unwatch(link._id))
+        else:
+            self._tell(link.node, _RemoteDown(self.node_id, link._id, _WireReason.of(reason)))
 
     def _tell(self, node: str, message: object) -> None:
         """Best effort: send ``message`` to ``node``'s gateway agent, unless closed."""
@@ -816,7 +1314,7 @@ class Gateway:
         The registry records ``"<node>/<local name>"``. This node may register
         a name it holds again (moving it to ``ref``). The name is released
         when the actor stops and when this gateway closes; a restarted actor
-        must register again.
+        must register again (call this from its ``on_start``).
 
         Raises:
             NameTaken: Another node holds ``name`` (the registry's

@@ -8,25 +8,66 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from enotime._actor import _running_process
 from enotime._context import current_context
 
-__all__ = ["LOG_FORMATS", "JsonFormatter", "configure_logging"]
+__all__ = ["LOG_FORMATS", "ActorLogFilter", "JsonFormatter", "configure_logging"]
 
 LOG_FORMATS = ("human", "json")
 """The formats ``configure_logging`` and ``enotime run --log-format`` accept."""
 
 
+class ActorLogFilter(logging.Filter):
+    """Names the actor and the node on every record made while an actor's task runs.
+
+    A record made in an actor's handler, ``on_start`` or ``on_stop`` gets
+    ``record.actor`` (the actor's registered name, else its class name) and
+    ``record.node`` (its node's name); elsewhere both are left unset. Values
+    a record already has (``extra={"actor": ...}``) are kept. It never
+    drops a record. :func:`configure_logging` installs it; add it to your own
+    handlers to get the same fields::
+
+        handler.addFilter(ActorLogFilter())
+
+    The actor is found from the current asyncio task when the record is
+    made, so the kernel pays nothing for it; a task the actor creates itself,
+    or a thread, is not the actor's.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        proc = _running_process()
+        if proc is not None:
+            if getattr(record, "actor", None) is None:
+                record.actor = proc.name or type(proc.actor).__qualname__
+            if getattr(record, "node", None) is None:
+                record.node = proc.node.name
+        return True
+
+
+_HUMAN_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)-20s %(message)s"
+
+
 class _HumanFormatter(logging.Formatter):
-    """``12:00:01.234 WARNING  enotime.supervisor  message``; tracebacks only when verbose."""
+    """``12:00:01.234 WARNING enotime.supervisor   [workers@demo] message``.
+
+    The ``[actor@node]`` tag appears on records made by an actor (see
+    :class:`ActorLogFilter`); tracebacks only when verbose.
+    """
 
     def __init__(self, verbose: bool) -> None:
-        super().__init__(
-            "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)-20s %(message)s", "%H:%M:%S"
-        )
+        super().__init__(_HUMAN_FORMAT, "%H:%M:%S")
         self.verbose = verbose
 
     def formatException(self, ei: object) -> str:
         return super().formatException(ei) if self.verbose else ""  # type: ignore[arg-type]
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        actor = _text(getattr(record, "actor", None))
+        if actor is None:
+            return _HUMAN_FORMAT % record.__dict__
+        node = _text(getattr(record, "node", None))
+        tag = f"[{actor}@{node}] " if node else f"[{actor}] "
+        return _HUMAN_FORMAT % {**record.__dict__, "message": tag + record.message}
 
     def format(self, record: logging.LogRecord) -> str:
         if not self.verbose:
@@ -44,10 +85,11 @@ class JsonFormatter(logging.Formatter):
     always included: a log pipeline has no ``--verbose`` to ask again.
 
     ``request_id`` is read from :func:`enotime.current_context` when the
-    record is made inside a handler or a ``request_context`` block. ``node``
-    is the node this process runs (given to the formatter). ``actor`` is taken
-    from the record (``log.info(..., extra={"actor": "orders"})``); a record's
-    own ``node`` or ``request_id`` extra wins over the defaults as well.
+    record is made inside a handler or a ``request_context`` block. ``actor``
+    and ``node`` are the record's: :class:`ActorLogFilter` sets them on
+    records made by an actor, and ``extra={"actor": "orders"}`` sets them by
+    hand; ``node`` defaults to the node this process runs (given to the
+    formatter). A record's own ``request_id`` extra wins over the context.
     """
 
     def __init__(self, node: str | None = None) -> None:
@@ -90,6 +132,9 @@ def configure_logging(
 ) -> None:
     """Send ENoTime's and the application's logs to ``stream``, one line per event.
 
+    Records made by an actor name it and its node (:class:`ActorLogFilter`):
+    ``actor`` and ``node`` fields in JSON, an ``[actor@node]`` tag otherwise.
+
     Args:
         level: The lowest level shown.
         verbose: Show tracebacks of crashes (one line per crash otherwise). JSON
@@ -97,10 +142,12 @@ def configure_logging(
         stream: Where to write (default: standard error).
         json: One JSON object per line (:class:`JsonFormatter`) instead of the
             human-readable line.
-        node: The node name JSON lines carry in ``node``.
+        node: The node name JSON lines carry in ``node`` when the record is not
+            an actor's.
     """
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(node) if json else _HumanFormatter(verbose))
+    handler.addFilter(ActorLogFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -123,6 +123,7 @@ class Node:
         self._restarts: collections.Counter[tuple[str, str]] = collections.Counter()
         self._handler_timings: dict[tuple[str, str], HandlerTiming] = {}
         self._root: ActorRef[Any] | None = None
+        self._root_spec: ChildSpec | None = None  # read by `enotime status`
         self._stop_requested: asyncio.Future[None] | None = None
         self._closing = False
         self._gateway: Gateway | None = None
@@ -346,7 +347,13 @@ class Node:
         ``kill`` always stops it; an actor that traps exits gets an
         :class:`~enotime.messages.Exit` message; otherwise ``normal`` is
         ignored and any other reason stops it.
+
+        Raises:
+            TypeError: ``reason`` is not an :class:`~enotime.ExitReason`
+                (``SHUTDOWN``, ``KILL``, ``ExitReason.crash(...)``, ...).
         """
+        if not isinstance(reason, ExitReason):
+            raise TypeError(f"an exit reason is an ExitReason (e.g. SHUTDOWN), not {reason!r}")
         _signal_exit(ref._proc, None, reason)
 
     def kill(self, ref: ActorRef[Any]) -> None:
@@ -386,7 +393,7 @@ class Node:
 
     async def start(self, root: ChildSpec | Callable[..., Actor]) -> ActorRef[Any]:
         """Start the root of the supervision tree (a spec or a Supervisor class)."""
-        spec = root if isinstance(root, ChildSpec) else child(root)
+        spec = self._root_spec = root if isinstance(root, ChildSpec) else child(root)
         self._root = await self._spawn(
             spec.factory, spec.args, dict(spec.kwargs), name=spec.name, parent=None
         )
@@ -515,6 +522,15 @@ class Node:
         await self.aclose()
 
     # -- observing ------------------------------------------------------------------------
+
+    def dead_letter(self, recipient: ActorRef[Any], message: object, reason: str) -> None:
+        """Record ``message`` to ``recipient`` as undeliverable, with the reason.
+
+        For service actors that give up on a message they accepted (a mail
+        after its last attempt): it is counted, logged on ``enotime.deadletter``
+        and kept in :attr:`dead_letters`, never lost silently.
+        """
+        self._dead_letter(recipient, message, reason)
 
     def _dead_letter(self, recipient: ActorRef[Any], message: object, reason: str) -> None:
         self._dead_letter_count += 1

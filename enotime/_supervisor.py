@@ -15,7 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from enotime._actor import Actor, ActorRef
 from enotime._handler import handler
@@ -217,6 +217,17 @@ class _RetryRestart:
     child: _Child
 
 
+class _Inspection(NamedTuple):
+    """A supervisor's state as ``enotime status`` shows it (read-only, no message)."""
+
+    strategy: Strategy
+    max_restarts: int
+    max_seconds: float
+    restarts_total: int
+    children: list[tuple[ChildSpec, ActorRef[Any] | None, int]]
+    """``(spec, ref while it runs or None, restarts)`` of every child, in start order."""
+
+
 class _Child:
     __slots__ = ("ref", "restarts", "spec")
 
@@ -397,6 +408,16 @@ class Supervisor(Actor):
             running=sum(1 for c in self._children if c.ref is not None),
             restarts_total=self._restarts_total,
             restarts_by_child={c.spec.id: c.restarts for c in self._children},
+        )
+
+    def _enotime_inspect(self) -> _Inspection:
+        """This supervisor's state, read directly: inspection must not wait on a busy mailbox."""
+        return _Inspection(
+            self._strategy,
+            self._max_restarts,
+            self._max_seconds,
+            self._restarts_total,
+            [(c.spec, c.ref, c.restarts) for c in self._children],
         )
 
     # -- helpers -----------------------------------------------------------------------------

@@ -185,15 +185,17 @@ class RemoteCrash(EnotimeError):
 class NotSupportedAcrossNodes(EnotimeError, NotImplementedError):
     """An operation needs a local actor but was given a ref to an actor on another node.
 
-    Links, exit signals, timers, ``wait_stopped`` and local name registration
-    do not work across nodes yet; ``send``, ``call`` and ``monitor`` do.
+    Exit signals sent from outside (``node.exit``, ``node.kill``), timers,
+    ``wait_stopped`` and local name registration do not work across nodes
+    yet, and a service cannot be monitored or linked; ``send``, ``call``,
+    ``monitor`` and ``link`` of an actor on another node do.
     Also a ``NotImplementedError``: a limitation, not a fault of the caller's data.
     """
 
     def __init__(self, operation: str, ref: Any) -> None:
         super().__init__(
             f"{operation} is not supported across nodes yet: {ref!r} is on another node "
-            "(only send and call work on a remote ref)"
+            "(send, call, monitor and link work on a remote ref to an actor)"
         )
         self.operation = operation
         self.ref = ref

@@ -8,9 +8,14 @@ Needs the ``metrics`` extra: ``pip install "enotime[metrics]"``.
   the kernel never calls prometheus-client on its hot path.
 - ``metered = True`` on an actor class adds its handler latency histogram.
 - :func:`timed` and :func:`measure` count and time anything in user code.
+- The node's transport, store, crypto and login actors and its HTTP fronts
+  are exposed too when they run (:data:`TRANSPORT_METRICS`,
+  :data:`STORE_METRICS`, :data:`CRYPTO_METRICS`, :data:`LOGIN_METRICS`,
+  :data:`API_METRICS`).
 
 Names follow ``enotime_<subsystem>_<what>_<unit>``; labels are bounded (actor
-class, handler name, supervisor, child id, outcome), never an actor id.
+class, handler name, supervisor, child id, route template, outcome), never an
+actor id, a user or an address.
 See ``docs/metrics.md``.
 """
 
@@ -33,13 +38,25 @@ from enotime.metrics._server import (
     server_address,
     start_metrics,
 )
+from enotime.metrics._subsystems import (
+    API_METRICS,
+    CRYPTO_METRICS,
+    LOGIN_METRICS,
+    STORE_METRICS,
+    TRANSPORT_METRICS,
+)
 
 __all__ = [
+    "API_METRICS",
+    "CRYPTO_METRICS",
     "DEFAULT_BUCKETS",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "LOGIN_METRICS",
     "NODE_METRICS",
     "SERVER_NAME",
+    "STORE_METRICS",
+    "TRANSPORT_METRICS",
     "GetAddress",
     "Meter",
     "MetricsServer",

@@ -3,7 +3,8 @@
 Nothing here runs on the kernel's hot path: the node counts with plain ints
 (``Node.statistics``, ``Node.class_statistics``, ``Node.handler_statistics``)
 and :class:`NodeCollector` turns a snapshot of them into metric families only
-when a scrape asks.
+when a scrape asks -- with those of the transport, the store, crypto and
+login actors and the HTTP fronts running on the node (``_subsystems``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from enotime._node import Node
+from enotime.metrics._subsystems import subsystem_families, subsystem_metrics
 
 __all__ = ["NODE_METRICS", "NodeCollector", "instrument", "uninstrument"]
 
@@ -49,6 +51,12 @@ class NodeCollector(Collector):
     ``handler`` (a method name), ``supervisor`` (a registered name, else the
     class) and ``child`` (a child spec id) -- never an actor id.
 
+    Beside the node's own (:data:`NODE_METRICS`), it exposes the subsystems
+    that run on the node: its transport and gateway once the node is
+    connected (:data:`~enotime.metrics.TRANSPORT_METRICS`), its store, crypto
+    and login actors and its fronts once one has started (``STORE_METRICS``,
+    ``CRYPTO_METRICS``, ``LOGIN_METRICS``, ``API_METRICS``).
+
     Register it with :func:`instrument` (idempotent, and refuses a second node
     in the same registry) rather than by hand.
     """
@@ -58,7 +66,7 @@ class NodeCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         # Lets the registry refuse a second collector exporting the same names.
-        return _Families().all()
+        return [*_Families().all(), *subsystem_metrics()]
 
     def collect(self) -> Iterable[Metric]:
         node = self.node
@@ -82,7 +90,7 @@ class NodeCollector(Collector):
             )
         for (supervisor, child_id), restarts in sorted(stats.restarts_by_child.items()):
             families.restarts.add_metric([supervisor, child_id], restarts)
-        return families.all()
+        return [*families.all(), *subsystem_families(node)]
 
     def __repr__(self) -> str:
         return f"<NodeCollector {self.node.name!r}>"

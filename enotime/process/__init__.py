@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in devel
 from enotime.process._hygiene import (
     MARKER_ENV,
     free_port,
+    free_ports,
     marked_pids,
     new_marker,
     reap_marked,
@@ -43,6 +44,7 @@ __all__ = [
     "ProcessSupervisor",
     "RestartIntensity",
     "free_port",
+    "free_ports",
     "marked_pids",
     "new_marker",
     "node_process",

@@ -18,7 +18,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["MARKER_ENV", "free_port", "marked_pids", "new_marker", "reap_marked", "with_marker"]
+__all__ = [
+    "MARKER_ENV",
+    "free_port",
+    "free_ports",
+    "marked_pids",
+    "new_marker",
+    "reap_marked",
+    "with_marker",
+]
 
 MARKER_ENV: Final = "ENOTIME_PROCESS_RUN"
 """The variable that carries the markers of every run a process descends from."""
@@ -97,3 +105,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports that were free on ``host`` a moment ago.
+
+    All are held open until the last is picked, so the OS cannot hand out one twice.
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            probe = stack.enter_context(socket.socket())
+            probe.bind((host, 0))
+            ports.append(int(probe.getsockname()[1]))
+        return ports

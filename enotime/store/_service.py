@@ -11,21 +11,27 @@ so a body copied onto another document is refused.
 Stored body::
 
     {"sealed": "enotime:v2:...", "bix_email": "enotime:v1:...", "<public>": ...}
+
+Every operation of the store actor is timed, end to end (crypto round trip and
+adapter included), and its errors counted by class, into the node's
+:func:`store_statistics`, which ``enotime.metrics`` reads at scrape time.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from enotime._actor import Actor, ActorRef
 from enotime._handler import handler
+from enotime._per_node import PerNode
 from enotime.crypto._errors import CryptoError
 from enotime.crypto._port import AbstractCryptoEngine, parse_versioned
+from enotime.crypto._service import CryptoClient, OperationCounts, OperationStatistics
 from enotime.messages import Request
 from enotime.store._errors import Conflict, InvalidDocument, StoreError
 from enotime.store._port import (
@@ -38,12 +44,18 @@ from enotime.store._port import (
     is_index_value,
 )
 
+if TYPE_CHECKING:
+    from enotime._node import Node
+    from enotime._reason import ExitReason
+
 __all__ = [
     "DocumentType",
     "Record",
     "StoreClient",
     "StoreService",
+    "StoreStatistics",
     "TamperedDocument",
+    "store_statistics",
 ]
 
 log = logging.getLogger("enotime.store")
@@ -103,6 +115,30 @@ class Record:
     rev: str | None = None
 
 
+# -- statistics ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatistics:
+    """What a node's store actors counted, for inspection and metrics.
+
+    Attributes:
+        operations: Latency and errors by operation: ``put``, ``get``,
+            ``delete``, ``find``, ``list``, ``rewrap``.
+    """
+
+    operations: tuple[OperationStatistics, ...]
+
+
+_counts: PerNode[OperationCounts] = PerNode(OperationCounts)
+
+
+def store_statistics(node: Node) -> StoreStatistics | None:
+    """What the store actors of ``node`` counted; None if none has run there."""
+    counts = _counts.get(node)
+    return None if counts is None else StoreStatistics(counts.snapshot())
+
+
 # -- the protocol -------------------------------------------------------------------
 
 
@@ -141,29 +177,74 @@ class RewrapRecords(Request[int]):
     type: str
 
 
+StoreOpener: TypeAlias = Callable[[], Awaitable[AbstractStore]]
+"""A function that opens a store adapter (``lambda: SQLiteStore.open(path)``)."""
+
+
 class StoreService(Actor):
     """Owns a store adapter and seals private fields through the crypto actor.
 
     Args:
-        store: The adapter (SQLite, CouchDB); it outlives restarts of the actor.
-        crypto: The crypto port, normally a ``CryptoClient`` of the crypto actor.
+        store: The adapter (SQLite, CouchDB), which then outlives restarts of
+            the actor; or a function opening one (``lambda:
+            SQLiteStore.open(path)``): the actor opens it when it starts and
+            closes it when it stops, as a supervision tree needs.
+        crypto: The crypto port: the registered name of the crypto actor
+            (looked up on each use, so its restarts are followed), a
+            ``CryptoClient``, or an engine.
         types: The document types this store keeps; others are refused.
+
+    Example:
+        >>> child(StoreService, lambda: SQLiteStore.open("data.sqlite3"), "crypto",
+        ...       [USERS], name="store")
     """
 
     refusals = (StoreError, CryptoError)
 
+    store: AbstractStore
+    """The adapter (set when the actor starts if it was given an opener)."""
+
     def __init__(
-        self, store: AbstractStore, crypto: AbstractCryptoEngine, types: Iterable[DocumentType]
+        self,
+        store: AbstractStore | StoreOpener,
+        crypto: AbstractCryptoEngine | str,
+        types: Iterable[DocumentType],
     ) -> None:
-        self.store = store
-        self.crypto = crypto
+        if isinstance(store, AbstractStore):
+            self.store = store
+            self._opener: StoreOpener | None = None
+        else:
+            self._opener = store
+        self._crypto = crypto
         self.types = {t.name: t for t in types}
+        self._counts: OperationCounts | None = None
+
+    @property
+    def crypto(self) -> AbstractCryptoEngine:
+        """The crypto port (a client of the named crypto actor, looked up now)."""
+        crypto = self._crypto
+        if isinstance(crypto, str):
+            return CryptoClient(self.node.lookup(crypto))
+        return crypto
+
+    def _statistics(self) -> OperationCounts:
+        counts = self._counts
+        if counts is None:
+            counts = self._counts = _counts.of(self.node)
+        return counts
 
     async def on_start(self) -> None:
+        if self._opener is not None:
+            self.store = await self._opener()
+        crypto = self.crypto
         for doc_type in self.types.values():
-            await self.crypto.create_key(doc_type.key)
-            await self.crypto.create_key(doc_type.index_key)
+            await crypto.create_key(doc_type.key)
+            await crypto.create_key(doc_type.index_key)
             await self.store.declare_index(doc_type.name, doc_type.stored_index_fields())
+
+    async def on_stop(self, reason: ExitReason) -> None:
+        if self._opener is not None and hasattr(self, "store"):
+            await self.store.aclose()  # opened by this actor: closed by it
 
     def _type(self, name: str) -> DocumentType:
         try:
@@ -217,18 +298,25 @@ class StoreService(Actor):
 
     @handler
     async def put(self, msg: PutRecord) -> str:
-        return await self.store.put(await self._seal(msg.record), msg.expected_rev)
+        with self._statistics().timed("put"):
+            return await self.store.put(await self._seal(msg.record), msg.expected_rev)
 
     @handler
     async def get(self, msg: GetRecord) -> Record:
-        return await self._open(await self.store.get(msg.id))
+        with self._statistics().timed("get"):
+            return await self._open(await self.store.get(msg.id))
 
     @handler
     async def delete(self, msg: DeleteRecord) -> str:
-        return await self.store.delete(msg.id, msg.rev)
+        with self._statistics().timed("delete"):
+            return await self.store.delete(msg.id, msg.rev)
 
     @handler
     async def find(self, msg: FindRecords) -> list[Record]:
+        with self._statistics().timed("find"):
+            return await self._find(msg)
+
+    async def _find(self, msg: FindRecords) -> list[Record]:
         doc_type = self._type(msg.type)
         query: dict[str, IndexValue] = {}
         for name, value in msg.equal.items():
@@ -242,8 +330,11 @@ class StoreService(Actor):
 
     @handler
     async def list_(self, msg: ListRecords) -> tuple[list[Record], str | None]:
-        page = await self.store.list(self._type(msg.type).name, limit=msg.limit, cursor=msg.cursor)
-        return [await self._open(d) for d in page.documents], page.cursor
+        with self._statistics().timed("list"):
+            page = await self.store.list(
+                self._type(msg.type).name, limit=msg.limit, cursor=msg.cursor
+            )
+            return [await self._open(d) for d in page.documents], page.cursor
 
     @handler
     async def rewrap(self, msg: RewrapRecords) -> int:
@@ -254,6 +345,10 @@ class StoreService(Actor):
         recomputed. Documents written meanwhile already use the latest keys,
         so a conflict just means the document is up to date.
         """
+        with self._statistics().timed("rewrap"):
+            return await self._rewrap(msg)
+
+    async def _rewrap(self, msg: RewrapRecords) -> int:
         doc_type = self._type(msg.type)
         latest = (await self.crypto.key_info(doc_type.key)).latest_version
         latest_index = (await self.crypto.key_info(doc_type.index_key)).latest_version

@@ -151,6 +151,15 @@ class AmqpTransport(TransportBase):
             raise TransportClosed(f"transport of node {self.node_id!r} is not open")
         return self._connection
 
+    def _on_reconnect(self, *_: Any) -> None:
+        """The robust connection is back (and has restored channels and consumers)."""
+        self._reconnects += 1
+        logger.info("transport of node %s reconnected (%d so far)", self.node_id, self._reconnects)
+
+    def _connected(self) -> bool:
+        connection = self._connection
+        return self._open and connection is not None and connection.connected.is_set()
+
     def _work_queue_arguments(self) -> dict[str, Any]:
         return {
             "x-queue-type": "quorum",
@@ -199,6 +208,7 @@ class AmqpTransport(TransportBase):
         except BaseException:
             await connection.close()
             raise
+        connection.reconnect_callbacks.add(self._on_reconnect)
         self._connection = connection
         self._channel = channel
         self._node_queue = node_queue

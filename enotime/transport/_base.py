@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import collections
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from enotime._context import RequestContext, current_context, request_context
+from enotime._handler_timing import HandlerStatistics, HandlerTiming
 from enotime.errors import CallTimeout, Refused
 from enotime.transport._envelope import (
     HEADER_KIND,
@@ -107,6 +110,13 @@ class TransportBase(AbstractTransport):
         self._inflight: set[asyncio.Task[Any]] = set()
         self._published = self._handled = self._replies = 0
         self._expired = self._requeued = self._dead_lettered = 0
+        # For metrics (statistics()): plain ints, read at scrape time.
+        self._sends = self._calls = self._redelivered = self._reconnects = 0
+        self._consumed = {"node": 0, "service": 0, "reply": 0}
+        self._dead_by_reason: collections.Counter[str] = collections.Counter()
+        self._send_failures: collections.Counter[str] = collections.Counter()
+        self._call_failures: collections.Counter[str] = collections.Counter()
+        self._call_timing = HandlerTiming()
 
     # -- names ---------------------------------------------------------------------
 
@@ -143,20 +153,41 @@ class TransportBase(AbstractTransport):
     async def send(
         self, to: Address, message: object, *, context: RequestContext | None = None
     ) -> None:
-        self._check_open()
-        ctx = context if context is not None else current_context()
-        out = self.codec.seal(
-            self.codec.request_document(message, ctx),
-            kind="send",
-            exchange=self.exchange,
-            routing_key=to.routing_key,
-            to=to.actor,
-        )
-        await self._publish(out, mandatory=True)
+        try:
+            self._check_open()
+            ctx = context if context is not None else current_context()
+            out = self.codec.seal(
+                self.codec.request_document(message, ctx),
+                kind="send",
+                exchange=self.exchange,
+                routing_key=to.routing_key,
+                to=to.actor,
+            )
+            await self._publish(out, mandatory=True)
+        except Exception as exc:
+            self._send_failures[type(exc).__name__] += 1
+            raise
         self._published += 1
+        self._sends += 1
 
     async def call(
         self, to: Address, message: object, *, timeout: float, context: RequestContext | None = None
+    ) -> Any:
+        clock = time.perf_counter
+        start = clock()
+        try:
+            result = await self._call(to, message, timeout, context)
+        except asyncio.CancelledError:
+            raise  # the caller gave up: neither a failure nor a latency of the transport
+        except Exception as exc:
+            self._call_failures[type(exc).__name__] += 1
+            self._call_timing.observe(clock() - start)
+            raise
+        self._call_timing.observe(clock() - start)
+        return result
+
+    async def _call(
+        self, to: Address, message: object, timeout: float, context: RequestContext | None
     ) -> Any:
         self._check_open()
         ctx = context if context is not None else current_context()
@@ -177,6 +208,7 @@ class TransportBase(AbstractTransport):
             async with asyncio.timeout(timeout):
                 await self._publish(out, mandatory=True)
                 self._published += 1
+                self._calls += 1
                 return await reply
         except TimeoutError:
             raise CallTimeout(to, message, timeout) from None
@@ -190,6 +222,7 @@ class TransportBase(AbstractTransport):
 
     def _on_reply(self, raw: RawMessage) -> None:
         """Resolve the pending call a reply (or error answer) belongs to."""
+        self._consumed["reply"] += 1
         reply = self._pending.get(raw.correlation_id)
         if reply is None or reply.done():
             logger.debug("discarding a reply nobody waits for (%s)", raw.correlation_id)
@@ -232,6 +265,9 @@ class TransportBase(AbstractTransport):
         address_kind: Literal["node", "service"],
         handler: Handler,
     ) -> None:
+        self._consumed[address_kind] += 1
+        if raw.delivery_count:
+            self._redelivered += 1
         is_call = raw.headers.get(HEADER_KIND) in ("call", b"call")
         try:
             opened = self.codec.open(raw)
@@ -248,7 +284,7 @@ class TransportBase(AbstractTransport):
                 raw.routing_key,
                 reason,
             )
-            await self._dead_letter(raw, settle, reason)
+            await self._dead_letter(raw, settle, reason, _snake(type(exc).__name__))
             if is_call and raw.reply_to and raw.correlation_id:
                 await self._answer(
                     raw,
@@ -313,7 +349,7 @@ class TransportBase(AbstractTransport):
             logger.error(
                 "dead-lettering %s on %s: %s", raw.message_id, raw.routing_key, reason, exc_info=exc
             )
-            await self._dead_letter(raw, settle, reason)
+            await self._dead_letter(raw, settle, reason, "crashed")
             if delivery.kind == "call":
                 await self._answer(
                     raw, "error", self.codec.error_document("enotime.DeadLettered", reason)
@@ -351,8 +387,13 @@ class TransportBase(AbstractTransport):
         else:
             self._replies += 1
 
-    async def _dead_letter(self, raw: RawMessage, settle: Settle, reason: str) -> None:
-        """Publish to the dead-letter exchange with the reason, then ack; requeue if that fails."""
+    async def _dead_letter(
+        self, raw: RawMessage, settle: Settle, reason: str, reason_label: str
+    ) -> None:
+        """Publish to the dead-letter exchange with the reason, then ack; requeue if that fails.
+
+        ``reason_label`` is the bounded form of ``reason`` the statistics count it under.
+        """
         headers: dict[str, object] = dict(raw.headers)
         headers[HEADER_DEAD_REASON] = reason[:1000]
         headers[HEADER_DEAD_QUEUE] = raw.queue
@@ -363,6 +404,7 @@ class TransportBase(AbstractTransport):
             await settle.requeue()
             return
         self._dead_lettered += 1
+        self._dead_by_reason[reason_label] += 1
         self._report("dead_lettered", reason, raw)
         await settle.ack()
 
@@ -402,7 +444,12 @@ class TransportBase(AbstractTransport):
         if pending:
             await asyncio.wait(pending, timeout=self.close_timeout)
 
+    def _connected(self) -> bool:
+        """Whether messages can move now; adapters with a connection refine it."""
+        return self._open
+
     def statistics(self) -> TransportStatistics:
+        timing = HandlerStatistics.of(("", ""), self._call_timing)
         return TransportStatistics(
             published=self._published,
             handled=self._handled,
@@ -411,4 +458,23 @@ class TransportBase(AbstractTransport):
             requeued=self._requeued,
             dead_lettered=self._dead_lettered,
             calls_pending=len(self._pending),
+            published_by_kind={"send": self._sends, "call": self._calls, "reply": self._replies},
+            consumed_by_queue=dict(self._consumed),
+            redelivered=self._redelivered,
+            dead_lettered_by_reason=dict(self._dead_by_reason),
+            send_failures=dict(self._send_failures),
+            call_failures=dict(self._call_failures),
+            call_seconds_count=timing.count,
+            call_seconds_sum=timing.sum_seconds,
+            call_seconds_buckets=timing.buckets,
+            connected=self._connected(),
+            reconnects=self._reconnects,
         )
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def _snake(name: str) -> str:
+    """``DecryptionFailed`` -> ``decryption_failed``: a wire error as a bounded label value."""
+    return _CAMEL.sub("_", name).lower()

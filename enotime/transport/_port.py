@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
 from enotime._closing import AsyncClosing
@@ -133,6 +133,11 @@ class TransportEvent:
 class TransportStatistics:
     """Counters since the transport opened (the Prometheus layer reads these).
 
+    Plain ints kept by the transport itself; nothing here costs the sender or
+    the consumer more than an integer increment (a call: two clock reads).
+    Labels of the ``*_by_*`` mappings are bounded: queue kinds, message kinds,
+    reasons and error class names, never an id or an address.
+
     Attributes:
         published: Sends and calls confirmed by the broker.
         handled: Messages whose handler finished (answered calls included).
@@ -141,6 +146,27 @@ class TransportStatistics:
         requeued: Handler crashes whose message was requeued.
         dead_lettered: Messages sent to the dead-letter queue.
         calls_pending: Calls waiting for their reply now.
+        published_by_kind: ``send``, ``call`` and ``reply`` messages published.
+        consumed_by_queue: Messages taken from this node's queues, by queue
+            kind: ``node``, ``service`` (work queues, before decoding) and
+            ``reply`` (replies and error answers to this node's calls).
+        redelivered: Work messages consumed again (their delivery count above 0).
+        dead_lettered_by_reason: Dead-lettered messages by reason: ``crashed``
+            (the handler crashed ``max_deliveries`` times) or the wire error
+            that made the message unreadable, in snake case
+            (``decryption_failed``, ``malformed_message``, ...).
+        send_failures: Sends that raised, by the error's class name
+            (``Unroutable``, ``PublishFailed``, ``UnknownMessageType``, ...).
+        call_failures: Calls that raised, by the error's class name
+            (``CallTimeout``, ``RemoteError``, ``Unroutable``, ...); a cancelled
+            call is neither a failure nor timed.
+        call_seconds_count: Calls timed: every call that returned or raised.
+        call_seconds_sum: Their summed duration in seconds, publish to reply.
+        call_seconds_buckets: Cumulative ``(upper bound in seconds, count)``
+            pairs of their durations, ending with ``(inf, count)``.
+        connected: Whether the transport can move messages now (for RabbitMQ:
+            its connection is up; False while the robust connection reconnects).
+        reconnects: Times the connection came back after it broke.
     """
 
     published: int
@@ -150,6 +176,17 @@ class TransportStatistics:
     requeued: int
     dead_lettered: int
     calls_pending: int
+    published_by_kind: Mapping[str, int] = field(default_factory=dict)
+    consumed_by_queue: Mapping[str, int] = field(default_factory=dict)
+    redelivered: int = 0
+    dead_lettered_by_reason: Mapping[str, int] = field(default_factory=dict)
+    send_failures: Mapping[str, int] = field(default_factory=dict)
+    call_failures: Mapping[str, int] = field(default_factory=dict)
+    call_seconds_count: int = 0
+    call_seconds_sum: float = 0.0
+    call_seconds_buckets: tuple[tuple[float, int], ...] = ()
+    connected: bool = False
+    reconnects: int = 0
 
 
 class Subscription(abc.ABC):

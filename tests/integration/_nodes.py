@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
-from enotime import Node
+from enotime import Gateway, Node
+from enotime._gateway import _LinkV1, _Ping, _RemoteDown, _Unwatch, _WatchV1, _WireReason
 from enotime.registry import InMemoryRegistry
+from enotime.transport import MessageRegistry
 from enotime.transport._port import AbstractTransport
-from tests.contract.test_transport import Cluster, _amqp_answers
+from tests.contract.test_transport import WAIT, Cluster, _amqp_answers
+
+HEARTBEAT: dict[str, Any] = {
+    "heartbeat_interval": 0.1,
+    "heartbeat_misses": 3,
+    "heartbeat_timeout": 0.1,
+}
+"""Connect options of nodes that notice a silent peer within a third of a second."""
+PATIENT: dict[str, Any] = {
+    "heartbeat_interval": 0.1,
+    "heartbeat_misses": 100,
+    "heartbeat_timeout": 0.1,
+}
+"""Connect options of nodes that count a peer as gone after 10 s of silence only."""
 
 
 class Nodes:
@@ -29,8 +45,9 @@ class Nodes:
         self.transports: dict[str, AbstractTransport] = {}
         self.nodes: list[Node] = []
 
-    async def node(self, name: str) -> Node:
-        transport = await self.cluster.node(name)
+    async def node(self, name: str, **transport_options: Any) -> Node:
+        """A new node ``name`` on a new transport (``transport_options`` go to that)."""
+        transport = await self.cluster.node(name, **transport_options)
         self.transports[name] = transport
         options = dict(self.connect_options)
         if self.registry is not None:
@@ -42,6 +59,17 @@ class Nodes:
         self.nodes.append(node)
         await node.connect(transport, **options)
         return node
+
+    async def restart(self, name: str) -> Node:
+        """Node ``name`` vanishes without a word and a new node ``name`` starts at once.
+
+        As a process supervisor restarting it after ``kill -9`` would: the old
+        node's transport closes under it (its node lives on, unreachable,
+        until :meth:`aclose`), then a new node of that name connects to a new
+        transport, serving the same queue.
+        """
+        await self.transports[name].aclose()
+        return await self.node(name)
 
     async def aclose(self) -> None:
         for node in reversed(self.nodes):
@@ -67,3 +95,35 @@ async def open_nodes(
         yield made
     finally:
         await made.aclose()
+
+
+def gateway_v1_registry() -> MessageRegistry:
+    """The messages of a node that knows version 1 of the gateway's protocol only.
+
+    A transport made with it (``registry=``) cannot decode a v2 ``Ping``,
+    ``Watch`` or ``Link``: it answers them ``enotime.UnknownMessageType``, as
+    a node of an older release would.
+    """
+    registry = MessageRegistry()
+    for cls, tag in [
+        (_WireReason, "enotime.gateway.ExitReason"),
+        (_Ping, "enotime.gateway.Ping"),
+        (_WatchV1, "enotime.gateway.Watch"),
+        (_LinkV1, "enotime.gateway.Link"),
+        (_Unwatch, "enotime.gateway.Unwatch"),
+        (_RemoteDown, "enotime.gateway.RemoteDown"),
+    ]:
+        registry.register(cls, tag, 1)
+    return registry
+
+
+def gateway(node: Node) -> Gateway:
+    """The gateway of a connected node."""
+    assert node.gateway is not None
+    return node.gateway
+
+
+async def settled(node: Node) -> None:
+    """Wait until what ``node`` asked of other nodes (links, monitors) is in place there."""
+    async with asyncio.timeout(WAIT):
+        await gateway(node).settled()

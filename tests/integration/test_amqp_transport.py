@@ -153,6 +153,19 @@ async def test_a_cut_link_recovers_and_no_accepted_message_is_lost(
         consumer = await amqp.node("a")
         sender = await amqp.node("b")
         assert isinstance(sender, AmqpTransport)
+        assert isinstance(consumer, AmqpTransport)
+        assert (sender.statistics().connected, sender.statistics().reconnects) == (True, 0)
+        back = {name: asyncio.Event() for name in ("a", "b")}
+        seen_down: list[tuple[str, bool]] = []
+        for transport in (consumer, sender):
+            # Registered after the transport's own: all are called in one go, so once this
+            # one ran, the transport has counted the reconnection.
+            event = back[transport.node_id]
+            transport.connection.reconnect_callbacks.add(lambda *_, event=event: event.set())
+            # Called once the link is down (aio-pika clears `connected` first).
+            transport.connection.close_callbacks.add(
+                lambda *_, t=transport: seen_down.append((t.node_id, t.statistics().connected))
+            )
         received: set[str] = set()
         all_in = asyncio.Event()
         total = 40
@@ -181,8 +194,15 @@ async def test_a_cut_link_recovers_and_no_accepted_message_is_lost(
                     accepted.add(str(i))
                     break
             await all_in.wait()
+            for event in back.values():
+                await event.wait()
         assert accepted <= received
         assert len(accepted) == total
+        assert set(seen_down) == {("a", False), ("b", False)}  # each saw itself down
+        for transport in (consumer, sender):
+            stats = transport.statistics()
+            assert stats.reconnects == 1, transport
+            assert stats.connected, transport
     finally:
         await amqp.aclose()  # while the proxy still forwards: topology deleted through it
         monkeypatch.undo()

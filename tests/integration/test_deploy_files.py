@@ -7,14 +7,18 @@
 - a real Prometheus, started here on loopback with the deploy configuration's
   ``enotime`` job (Consul discovery swapped for a file that carries the labels
   Consul discovery gives) and our rules, scrapes an ENoTime node running in the
-  test's event loop while traffic flows; every PromQL expression of every
-  dashboard panel, with its variables resolved as Grafana would, returns data,
-  and every rule evaluates without error.
+  test's event loop while traffic flows -- through its actors, its transport
+  (RabbitMQ when it answers, else the in-process one), its store and crypto
+  actors, and the reference system's HTTP front and login actor (registration,
+  verification, logins, MFA, refused tokens, a rate limit); every PromQL
+  expression of every dashboard panel, with its variables resolved as Grafana
+  would, returns data, and every rule evaluates without error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -22,21 +26,46 @@ import re
 import shutil
 import subprocess
 import urllib.request
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import httpx
+import pyotp
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from enotime import Actor, Node, child, count_children, handler, supervisor
+from enotime._cli import _parser
+from enotime._connect import ConnectOptions, connect_options
+from enotime.auth import Jwks
+from enotime.crypto import CryptoClient, CryptoError, CryptoService, EmbeddedCryptoEngine
+from enotime.edge import Where
+from enotime.errors import EnotimeError
+from enotime.mail import Outbox, Pending
 from enotime.messages import Request
-from enotime.metrics import NODE_METRICS, measure, metrics_child, server_address
+from enotime.metrics import (
+    API_METRICS,
+    CRYPTO_METRICS,
+    LOGIN_METRICS,
+    NODE_METRICS,
+    STORE_METRICS,
+    TRANSPORT_METRICS,
+    measure,
+    metrics_child,
+    server_address,
+)
 from enotime.registry import NODE_SERVICE
 from enotime.registry._port import NODE_META
+from enotime.store import DocumentType, NotFound, Record, SQLiteStore, StoreClient, StoreService
+from enotime.transport import Keyring, LocalBroker, LocalTransport, WireKey, message
+from enotime.transport._base import TransportBase
+from supervisors.demo import system as demo_system
+from tests.contract.test_transport import AMQP_URL, _amqp_answers
 from tests.unit.metrics._support import running_prometheus
 from tests.unit.metrics.test_metrics_prometheus import targets
 
@@ -48,12 +77,15 @@ RULES = DEPLOY / "prometheus" / "rules" / "enotime.yml"
 COMPOSE = DEPLOY / "compose.yml"
 DEADLINE = 45.0
 """Seconds Prometheus gets to start, and then for every panel to return data."""
+RULE_COUNT = 16
+"""Recording and alerting rules in ``RULES``."""
 SECRETS = (
     "RABBITMQ_USER",
     "RABBITMQ_PASSWORD",
     "COUCHDB_USER",
     "COUCHDB_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
+    "ENOTIME_WIRE_KEYS",
 )
 
 # Grafana's built-in interval variables, as they would be with a 200 ms scrape
@@ -121,7 +153,7 @@ def test_promtool_checks_the_rest_of_the_config(tmp_path: Path, promtool: str) -
         [promtool, "check", "config", str(path)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 10 rules found" in checked.stdout
+    assert f"SUCCESS: {RULE_COUNT} rules found" in checked.stdout
 
 
 # The fields of Prometheus's <consul_sd_config> (configuration docs, 2.x).
@@ -134,7 +166,9 @@ CONSUL_SD_FIELDS = {
 }  # fmt: skip
 
 
-def test_nodes_are_discovered_as_the_consul_service_they_register_as() -> None:
+def test_nodes_are_discovered_as_the_consul_service_they_register_as(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     scrape_configs = load_yaml(PROMETHEUS_CONFIG)["scrape_configs"]
     [job] = [j for j in scrape_configs if j["job_name"] == "enotime"]
     [consul] = job["consul_sd_configs"]
@@ -143,17 +177,37 @@ def test_nodes_are_discovered_as_the_consul_service_they_register_as() -> None:
     relabel_sources = {s for rule in job["relabel_configs"] for s in rule["source_labels"]}
     assert f"__meta_consul_service_metadata_{NODE_META}" in relabel_sources
     assert "__meta_consul_service_metadata_metrics_port" in relabel_sources
-    # The stack's nodes are registered under that service with the same metadata.
-    definitions = json.loads((DEPLOY / "consul" / "enotime-nodes.json").read_text())["services"]
-    compose_nodes = {n for n in load_yaml(COMPOSE)["services"] if n.startswith("node-")}
-    assert {d["meta"][NODE_META] for d in definitions} == compose_nodes
-    for definition in definitions:
-        node = definition["meta"][NODE_META]
-        assert definition["name"] == NODE_SERVICE
-        assert definition["id"] == f"{NODE_SERVICE}:{node}"
-        assert definition["address"] == node
-        assert definition["meta"]["metrics_port"] == "9464"
-        assert [c["http"] for c in definition["checks"]] == [f"http://{node}:9464/metrics"]
+    # The stack's nodes register themselves under that service (`enotime run --consul`),
+    # at the agent Prometheus asks, with their name as address and metrics_port.
+    services = load_yaml(COMPOSE)["services"]
+    nodes = {name: service for name, service in services.items() if name.startswith("node-")}
+    assert nodes
+    for name, service in nodes.items():
+        options = _node_options(service, monkeypatch)
+        assert options.consul == f"http://{consul['server']}"
+        assert urlsplit(options.amqp_url).hostname in services  # the stack's rabbitmq
+        assert options.advertise_address == name == service["hostname"]
+        args = _parser().parse_args(service["command"])
+        assert args.name == name
+        assert options.node_meta(args.metrics_port) == {"metrics_port": "9464"}
+    assert not (DEPLOY / "consul" / "enotime-nodes.json").exists()  # no static stop-gap
+
+
+def _node_options(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ConnectOptions:
+    """What ``enotime run`` makes of a compose node's command and environment."""
+    placeholders = {name: "checked-here" for name in SECRETS}
+    placeholders["ENOTIME_WIRE_KEYS"] = WireKey.generate("k1").encoded()
+
+    def interpolate(value: str) -> str:  # compose's ${VAR:?message}, with the secrets set
+        return re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: placeholders[m[1]], value)
+
+    for var in ("ENOTIME_AMQP_URL", "ENOTIME_WIRE_KEYS", "CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in service["environment"].items():
+        monkeypatch.setenv(var, interpolate(value))
+    options = connect_options(_parser().parse_args(service["command"]))
+    assert options is not None, "the node does not connect (--amqp)"
+    return options
 
 
 def _bind_mounts(service: dict[str, Any]) -> Iterator[Path]:
@@ -308,7 +362,13 @@ def _queries() -> list[PanelQuery]:
 
 def test_the_dashboards_are_well_formed() -> None:
     titles = {_dashboard(path)["title"] for path in DASHBOARDS}
-    assert {"ENoTime cluster overview", "ENoTime actors and supervision"} <= titles
+    assert {
+        "ENoTime cluster overview",
+        "ENoTime actors and supervision",
+        "ENoTime transport",
+        "ENoTime store and crypto",
+        "ENoTime API and login",
+    } <= titles
     uids = [_dashboard(path)["uid"] for path in DASHBOARDS]
     assert len(set(uids)) == len(uids)
     for path in DASHBOARDS:
@@ -333,6 +393,11 @@ def test_the_dashboards_are_well_formed() -> None:
 
 KNOWN_METRICS = {
     *NODE_METRICS,
+    *TRANSPORT_METRICS,
+    *STORE_METRICS,
+    *CRYPTO_METRICS,
+    *API_METRICS,
+    *LOGIN_METRICS,
     "up",
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
@@ -340,7 +405,7 @@ KNOWN_METRICS = {
 
 
 def test_the_dashboards_query_only_metrics_that_exist() -> None:
-    """No panel for a metric nobody exports yet (transport, API, store, crypto come later)."""
+    """No panel for a metric nobody exports."""
     for panel_query in _queries():
         expr = re.sub(r'"[^"]*"', '""', panel_query.expr)  # label values are not names
         expr = re.sub(r"\[[^\]]*\]", "", expr).replace("${app_meter}", "NAME")
@@ -438,6 +503,7 @@ def _expand(panel_query: PanelQuery, assignment: dict[str, str]) -> list[str]:
     ]
 
 
+@message("test.deploy.Work", version=1)
 @dataclass(frozen=True)
 class Work(Request[int]):
     n: int
@@ -448,7 +514,25 @@ class Crash:
     pass
 
 
-class Lookup(Actor):
+class MeteredCrypto(CryptoService):
+    """The crypto actor with its handler latency."""
+
+    metered = True
+
+
+class MeteredStore(StoreService):
+    metered = True
+
+
+NOTE = DocumentType("note", public=frozenset({"n"}), indexed=frozenset({"owner"}))
+"""The store actor's document type: a private indexed field, sealed through the crypto actor."""
+
+
+class AMeteredLookup(Actor):
+    """Metered and busy; named to sort first among the classes alive (``AccountsService``,
+    ``FrontService``...): the actors dashboard's panels are checked with the first value
+    of its ``actor_class`` variable too, and an unmetered class has no latency to show."""
+
     metered = True
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -527,15 +611,44 @@ async def test_every_dashboard_panel_returns_data_from_a_running_node(
         require_service("prometheus not found (Debian package `prometheus`)")
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_* as the default registry has them
+    outbox = Outbox(stream=None)
     tree = supervisor(
         "root",
-        [metrics_child(0, registry=registry), child(Lookup, registry, name="lookup")],
+        [
+            metrics_child(0, registry=registry),
+            child(AMeteredLookup, registry, name="lookup"),
+            # The reference system: its own crypto ("crypto") and store ("store"), a mailer,
+            # the login and accounts actors, notes and the front on a free port.
+            demo_system(port=0, mailer=outbox, data=tmp_path / "demo"),
+        ],
         name="root",
     )
-    async with Node("deploy-test", shutdown_timeout=5.0) as node:
+    engine = EmbeddedCryptoEngine(tmp_path / "keyring")
+    for share in await engine.initialize(shares=1, threshold=1):
+        await engine.submit_unseal_share(share)
+    async with (
+        await SQLiteStore.open(tmp_path / "store.sqlite") as store,
+        _transport("deploy-test") as transport,
+        Node("deploy-test", shutdown_timeout=5.0) as node,
+        contextlib.AsyncExitStack() as stack,
+    ):
         root = await node.start(tree)
         host, port = await server_address(node)
         assert host == "127.0.0.1"
+        gateway = await node.connect(transport)
+        await gateway.expose("deploy-lookup", "lookup")
+        crypto = CryptoClient(await node.spawn(MeteredCrypto, engine, name="deploy-crypto"))
+        records = StoreClient(await node.spawn(MeteredStore, store, crypto, [NOTE]))
+
+        # Errors, once each, so that the error panels have series: a store refusal, a
+        # crypto refusal, a remote call to an unknown actor, a send nobody routes.
+        with pytest.raises(NotFound):
+            await records.get("missing")
+        with pytest.raises(CryptoError):
+            await crypto.key_info("no-such-key")
+        with pytest.raises(EnotimeError):  # RemoteError: UnknownActor
+            await node.remote(node.name, "nobody").call(Work(0), timeout=5.0)
+        node.service("nobody-serves-this").send(Work(0))  # Unroutable: a dead letter here
 
         # A crash, its restart and a dead letter (a message to the crashed actor).
         crashed = node.lookup("lookup")
@@ -549,15 +662,46 @@ async def test_every_dashboard_panel_returns_data_from_a_running_node(
 
         async def traffic() -> int:
             sent = 0
+            remote, service = node.remote(node.name, "lookup"), node.service("deploy-lookup")
             while not stop_traffic.is_set():
                 lookup = node.whereis("lookup")
                 if lookup is not None and lookup.is_alive:
                     await lookup.call(Work(sent), timeout=5.0)
+                    assert await remote.call(Work(sent), timeout=5.0) == 2 * sent
+                    service.send(Work(sent))
+                    doc = f"note-{sent % 50}"
+                    with contextlib.suppress(NotFound):
+                        old = await records.get(doc)
+                        await records.delete(doc, old.rev or "")
+                    await records.put(Record(doc, "note", {"n": sent, "owner": "deploy"}))
+                    assert await records.find("note", owner="deploy")
                     sent += 1
                 await asyncio.sleep(0.005)  # paces the traffic, not a wait -- noqa: sleep-ok
             return sent
 
+        front = await node.lookup("front").call(Where())
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=front.url, timeout=10.0)
+        )
+        session = await _api_session(node, client, outbox)
+
+        async def api_traffic() -> int:
+            sent = 0
+            notes = f"/accounts/{session.account}/notes"
+            while not stop_traffic.is_set():
+                # Under the front's per-route limits (600 a minute per address, 300 per subject).
+                assert (await client.get("/.well-known/jwks.json")).status_code == 200
+                assert (await client.get(notes, headers=session.bearer)).status_code == 200
+                if sent % 4 == 0:
+                    note = {"title": f"note {sent}", "body": "from the deploy test"}
+                    created = await client.post(notes, json=note, headers=session.bearer)
+                    assert created.status_code == 201, created.text
+                sent += 1
+                await asyncio.sleep(0.25)  # paces the traffic, not a wait -- noqa: sleep-ok
+            return sent
+
         flowing = asyncio.create_task(traffic())
+        api_flowing = asyncio.create_task(api_traffic())
         try:
             config = _scrape_config(tmp_path, node.name, port)
             async with running_prometheus(config, tmp_path) as prometheus:
@@ -571,7 +715,95 @@ async def test_every_dashboard_panel_returns_data_from_a_running_node(
         finally:
             stop_traffic.set()
             sent = await flowing
+            api_sent = await api_flowing
         assert sent > 0
+        assert api_sent > 0
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass(frozen=True)
+class ApiSession:
+    """A user of the reference system's API, signed up and logged in with MFA."""
+
+    account: str
+    access_token: str
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def _mailed_token(node: Node, outbox: Outbox, address: str, path: str) -> str:
+    """The token of the newest ``path`` link mailed to ``address``."""
+    await node.lookup("login").call(Jwks(), timeout=10.0)  # its work after the reply is done
+    await node.lookup("mailer").call(Pending(), timeout=10.0)  # and the mailer sent it
+    for mail in reversed(outbox.sent):
+        found = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_-]+)", mail.text)
+        if mail.to == address and found:
+            return found.group(1)
+    raise AssertionError(f"no {path} link was mailed to {address}")
+
+
+async def _api_session(node: Node, client: httpx.AsyncClient, outbox: Outbox) -> ApiSession:
+    """The API and login panels' traffic: sign up, verify, log in (and fail), MFA, refused
+    tokens, a refresh, password reset requests up to their rate limit."""
+    email = "deploy@example.com"
+    credentials = {"email": email, "password": PASSWORD}
+
+    async def post(path: str, body: Any, status: int, **kwargs: Any) -> Any:
+        answer = await client.post(path, json=body, **kwargs)
+        assert answer.status_code == status, f"{path}: {answer.status_code} {answer.text}"
+        return answer.json() if answer.content else None
+
+    await post("/auth/register", credentials, 202)
+    await post("/auth/register", credentials, 202)  # a duplicate: the owner is mailed
+    token = await _mailed_token(node, outbox, email, "/verify-email")
+    await post("/auth/verify-email", {"token": token}, 200)
+    tokens = await post("/auth/login", credentials, 200)
+    await post("/auth/login", {**credentials, "password": "not the password at all"}, 401)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await client.get("/auth/me")).status_code == 401  # no token
+    garbage = {"Authorization": "Bearer not-a-jwt"}
+    assert (await client.get("/auth/me", headers=garbage)).status_code == 401
+    assert (await client.get("/no/such/route")).status_code == 404
+    await post("/auth/refresh", {"refresh_token": tokens["refresh_token"]}, 200)
+    enrolment = await post("/auth/mfa/enrol", None, 200, headers=bearer)
+    secret = enrolment["secret"]
+    codes = await post("/auth/mfa/confirm", {"code": pyotp.TOTP(secret).now()}, 200, headers=bearer)
+    challenge = await post("/auth/login", credentials, 200)
+    assert challenge["mfa_required"]
+    code = {"challenge": challenge["challenge"], "code": codes["codes"][0]}
+    tokens = await post("/auth/login/mfa", code, 200)
+    # Reset requests: the strict per-address limit (5 a minute) answers the sixth with 429.
+    for n in range(6):
+        await post("/auth/forgot-password", {"email": email}, 429 if n == 5 else 202)
+    return ApiSession(tokens["account"], tokens["access_token"])
+
+
+@contextlib.asynccontextmanager
+async def _transport(node_id: str) -> AsyncIterator[TransportBase]:
+    """RabbitMQ when it answers (on an exchange of its own, deleted after), else in-process."""
+    transport: TransportBase
+    keyring = Keyring.generate("deploy-test")
+    exchange = f"enotime-deploy-{uuid.uuid4().hex[:12]}"
+    if _amqp_answers() is None:
+        from enotime.transport import AmqpTransport
+
+        transport = AmqpTransport(AMQP_URL, node_id, keyring=keyring, exchange=exchange)
+    else:
+        transport = LocalTransport(LocalBroker(keyring), node_id, exchange=exchange)
+    await transport.open()
+    try:
+        yield transport
+    finally:
+        if not isinstance(transport, LocalTransport):
+            from enotime.transport import AmqpTransport
+
+            assert isinstance(transport, AmqpTransport)
+            await transport.delete_topology()
+        await transport.aclose()
 
 
 async def _wait_for_every_panel(prometheus: str) -> list[str]:
@@ -624,7 +856,7 @@ async def _check_discovery_and_rules(prometheus: str, node_name: str, port: int)
     while True:
         rules = await _api(prometheus, "/api/v1/rules")
         every = [rule for group in rules["data"]["groups"] for rule in group["rules"]]
-        assert len(every) == 10
+        assert len(every) == RULE_COUNT
         bad = [(r["name"], r.get("lastError")) for r in every if r["health"] == "err"]
         assert not bad, bad
         recorded = [r["name"] for r in every if r["type"] == "recording"]

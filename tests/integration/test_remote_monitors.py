@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
 
@@ -21,13 +21,16 @@ from enotime.errors import RemoteCrash
 from enotime.messages import Down
 from enotime.testing import Probe
 from tests.contract.test_transport import WAIT
-from tests.integration._nodes import Nodes, open_nodes
+from tests.integration._nodes import (
+    HEARTBEAT,
+    PATIENT,
+    Nodes,
+    gateway,
+    gateway_v1_registry,
+    open_nodes,
+    settled,
+)
 
-HEARTBEAT: dict[str, Any] = {
-    "heartbeat_interval": 0.1,
-    "heartbeat_misses": 3,
-    "heartbeat_timeout": 0.1,
-}
 SLACK = 2.0  # seconds beyond the bound for the Down to be handled on a loaded machine
 
 
@@ -59,14 +62,13 @@ async def nodes(
         yield made
 
 
-def gateway(node: Node) -> Gateway:
-    assert node.gateway is not None
-    return node.gateway
-
-
-async def settled(node: Node) -> None:
-    async with asyncio.timeout(WAIT):
-        await gateway(node).settled()
+@pytest.fixture(params=["local", "amqp"])
+async def patient(
+    request: pytest.FixtureRequest, require_service: Callable[[str], NoReturn]
+) -> AsyncIterator[Nodes]:
+    """Nodes whose heartbeats give up only after 10 s: a fast restart must be noticed otherwise."""
+    async with open_nodes(request.param, require_service, **PATIENT) as made:
+        yield made
 
 
 def agent_watches(node: Node) -> int:
@@ -206,3 +208,94 @@ async def test_heartbeat_options_are_checked() -> None:
             Gateway(node, None, heartbeat_interval=0.1, heartbeat_timeout=0.5)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="heartbeat_misses"):
             Gateway(node, None, heartbeat_misses=0)  # type: ignore[arg-type]
+
+
+async def test_a_node_restarted_within_the_bound_is_down_noconnection_at_once(
+    patient: Nodes,
+) -> None:
+    a, b = await patient.node("a"), await patient.node("b")
+    await a.spawn(Victim, name="victim")
+    probe = await Probe.start(b)
+    monitor = probe.monitor(b.remote("a", "victim"))
+    await settled(b)
+    loop = asyncio.get_running_loop()
+    gone = loop.time()
+    a = await patient.restart("a")  # a new incarnation answers b's heartbeats at once
+    down = await probe.expect(Down, timeout=WAIT)
+    assert loop.time() - gone < gateway(b).noconnection_after / 2  # not by missed heartbeats
+    assert down.monitor is monitor
+    assert down.reason.kind == "noconnection"
+    stats = gateway(b).statistics()
+    assert (stats.nodes_restarted, stats.nodes_lost, stats.remote_monitors) == (1, 0, 0)
+    assert no_monitor_tasks(b)
+
+    victim = await a.spawn(Victim, name="victim")  # the new node's actor of that name
+    fresh = probe.monitor(b.remote("a", "victim"))
+    await settled(b)
+    assert fresh.active
+    victim.send(Crash("after the restart"))
+    down = await probe.expect(Down, timeout=WAIT)
+    assert down.monitor is fresh
+    assert down.reason.kind == "crash"
+    assert gateway(b).statistics().nodes_restarted == 1
+    assert no_monitor_tasks(b)
+
+
+async def test_a_monitor_set_up_on_the_new_incarnation_survives_the_restart_notice(
+    patient: Nodes,
+) -> None:
+    a, b = await patient.node("a"), await patient.node("b")
+    await a.spawn(Victim, name="old")
+    old_probe, new_probe = await Probe.start(b), await Probe.start(b)
+    old_probe.monitor(b.remote("a", "old"))
+    await settled(b)
+    a = await patient.restart("a")
+    victim = await a.spawn(Victim, name="victim")
+    new_probe.monitor(b.remote("a", "victim"))  # may be answered before any heartbeat is
+    assert (await old_probe.expect(Down, timeout=WAIT)).reason.kind == "noconnection"
+    await settled(b)
+    await handled_by(a, b)
+    assert new_probe.received_nothing()
+    victim.send(Quit())
+    assert (await new_probe.expect(Down, timeout=WAIT)).reason.kind == "normal"
+
+
+async def test_a_restarted_watching_node_leaves_no_watches_behind(patient: Nodes) -> None:
+    a, b = await patient.node("a"), await patient.node("b")
+    victim = await a.spawn(Victim, name="victim")
+    old = await Probe.start(b)  # its node vanishes with its watch held on a
+    old.monitor(b.remote("a", "victim"))
+    await settled(b)
+    assert agent_watches(a) == 1
+    b = await patient.restart("b")
+    probe = await Probe.start(b)
+    probe.monitor(b.remote("a", "victim"))  # the new incarnation's Watch names it
+    await settled(b)
+    assert agent_watches(a) == 1  # the watch of b's previous incarnation was dropped
+    assert gateway(a).statistics().nodes_restarted == 1
+    victim.send(Crash("boom"))
+    assert (await probe.expect(Down, timeout=WAIT)).reason.kind == "crash"
+    assert agent_watches(a) == 0
+
+
+async def handled_by(node: Node, sender: Node) -> None:
+    """Return once ``node``'s agent has handled what ``sender`` sent it so far (a v1 ``Ping``)."""
+    assert await sender.remote(gateway(node).node_id, AGENT).call(_Ping(), timeout=WAIT) is True
+
+
+async def test_a_node_that_speaks_only_v1_is_monitored_with_v1(nodes: Nodes) -> None:
+    old = await nodes.node("old", registry=gateway_v1_registry())  # cannot even decode a v2 request
+    b = await nodes.node("b")
+    victim = await old.spawn(Victim, name="victim")
+    probe = await Probe.start(b)
+    monitor = probe.monitor(b.remote("old", "victim"))
+    await settled(b)
+    assert monitor.active
+    assert gateway(b)._legacy == {"old"}
+    assert agent_watches(old) == 1
+    await handled_by(old, b)
+    assert monitor.active  # heartbeats are v1 pings now: answered
+    victim.send(Crash("boom"))
+    down = await probe.expect(Down, timeout=WAIT)
+    assert down.monitor is monitor
+    assert down.reason.kind == "crash"

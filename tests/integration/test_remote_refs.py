@@ -251,12 +251,12 @@ async def test_a_remote_call_times_out(nodes: Nodes) -> None:
     assert await b.remote("a", "counter").call(Total(), timeout=WAIT) == 0
 
 
-async def test_links_on_a_remote_ref_are_typed_errors(nodes: Nodes) -> None:
+async def test_what_a_remote_ref_cannot_do_is_a_typed_error(nodes: Nodes) -> None:
     _, b = await nodes.node("a"), await nodes.node("b")
     remote = b.remote("a", "counter")
     probe = await Probe.start(b)
-    with pytest.raises(NotSupportedAcrossNodes, match="link is not supported across nodes"):
-        probe.link(remote)
+    with pytest.raises(NotSupportedAcrossNodes, match="link to a service is not supported"):
+        probe.link(b.service("counting"))
     with pytest.raises(NotSupportedAcrossNodes, match="monitor of a service is not supported"):
         probe.monitor(b.service("counting"))
     with pytest.raises(NotSupportedAcrossNodes):

@@ -9,27 +9,23 @@ prove that nothing is left -- and cleans up by PID even when it fails.
 from __future__ import annotations
 
 import os
-import queue
-import re
 import signal
-import subprocess
-import sys
+import socket
 import textwrap
-import threading
 import time
-import uuid
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from enotime import Restart
 from enotime.process import ProcessSupervisor, marked_pids, node_process, reap_marked
+from tests.system._run import WAIT, EnotimeRun
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_MARKER = "ENOTIME_TEST_PROCS"
-WAIT = 20.0
-"""Seconds any one expected line or exit may take."""
 
 APP = textwrap.dedent(
     """
@@ -50,79 +46,21 @@ APP = textwrap.dedent(
 )
 
 
-class Run:
-    """One ``enotime run ... --procs N`` process, its output lines, and its marker."""
+class Run(EnotimeRun):
+    """One ``enotime run app:Loud --name n ... --procs N`` process, in ``cwd``."""
 
     def __init__(self, cwd: Path, *args: str) -> None:
-        self.marker = uuid.uuid4().hex
-        env = {**os.environ, TEST_MARKER: self.marker, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "enotime", "run", "app:Loud", "--name", "n", *args],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        super().__init__(
+            ["app:Loud", "--name", "n", *args], cwd=cwd, env=env, marker_var=TEST_MARKER
         )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def expect(self, pattern: str, nth: int = 1, timeout: float = WAIT) -> re.Match[str]:
-        """The ``nth`` output line (so far or to come) matching ``pattern``.
-
-        Fails after ``timeout`` seconds, or when the output ends.
-        """
-        deadline = time.monotonic() + timeout
-        seen = 0
-        index = 0
-        while True:
-            while index < len(self.lines):
-                match = re.search(pattern, self.lines[index])
-                index += 1
-                if match and (seen := seen + 1) == nth:
-                    return match
-            left = deadline - time.monotonic()
-            try:
-                line = self._queue.get(timeout=max(left, 0.0)) if left > 0 else None
-            except queue.Empty:
-                line = None
-            if line is None:
-                pytest.fail(f"no line #{nth} matching {pattern!r} in:\n" + self.output())
-            self.lines.append(line)
 
     def up(self, node: str, nth: int = 1) -> int:
         """The PID of ``node`` once it printed (for the ``nth`` time) that its actor started."""
         return int(self.expect(rf"^up {node} (\d+)$", nth).group(1))
 
-    def wait(self, timeout: float = WAIT) -> int:
-        """The exit status, once the output has been read to its end."""
-        code = self.proc.wait(timeout)
-        while (line := self._queue.get(timeout=timeout)) is not None:
-            self.lines.append(line)
-        self._queue.put(None)  # for any later expect()
-        return code
-
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
     def leftovers(self) -> list[int]:
         return marked_pids(self.marker, TEST_MARKER)
-
-    def clean_up(self) -> None:
-        """Kill the command and whatever it started, by PID; never leaves a test's processes."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        reap_marked(self.marker, grace=0.5, var=TEST_MARKER)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 Start = Callable[..., Run]
@@ -318,3 +256,69 @@ def test_the_api_runs_one_actor_in_its_own_supervised_process(tmp_path: Path) ->
     finally:
         supervisor.stop()
         reap_marked(supervisor.marker, grace=0.5)
+
+
+def _scrape(port: int) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+    """Every sample ``/metrics`` on 127.0.0.1:``port`` answers now, in order."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=WAIT) as answer:
+        text = answer.read().decode()
+    return [
+        (sample.name, tuple(sorted(sample.labels.items())), sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+def _two_free_ports_in_a_row() -> int:
+    """A port P such that P and P + 1 were free on 127.0.0.1 a moment ago."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    pytest.fail("no two consecutive free ports found")
+
+
+@pytest.mark.parametrize("base", ["free", "fixed"])
+def test_every_process_is_scraped_once_as_its_own_node(start: Start, base: str) -> None:
+    metrics_port = "0" if base == "free" else str(_two_free_ports_in_a_row())
+    run = start("--procs", "2", "--metrics-port", metrics_port)
+    serving = r"node (n-\d): serving /metrics on http://127\.0\.0\.1:(\d+)/metrics"
+    ports = {}
+    for nth in (1, 2):
+        node, port = run.expect(serving, nth).groups()
+        ports[node] = int(port)
+    assert sorted(ports) == ["n-1", "n-2"]
+    assert len(set(ports.values())) == 2
+    if base == "fixed":
+        assert ports == {"n-1": int(metrics_port), "n-2": int(metrics_port) + 1}
+    pids = {node: run.up(node) for node in ports}
+
+    def check(node: str) -> None:
+        samples = _scrape(ports[node])
+        keys = [(name, labels) for name, labels, _ in samples]
+        assert len(keys) == len(set(keys)), "a series served twice"
+        info = [(labels, value) for name, labels, value in samples if name == "enotime_node_info"]
+        assert info == [((("node", node),), 1.0)]  # this process's node, and no other
+        loud = ("enotime_actor_alive", (("actor_class", "Loud"),))
+        assert dict(((name, labels), value) for name, labels, value in samples)[loud] == 1.0
+
+    for node in ports:
+        check(node)
+
+    # A restarted node comes back on the same port, as the same node: no series lost.
+    os.kill(pids["n-2"], signal.SIGKILL)
+    node, port = run.expect(serving, 3).groups()
+    assert (node, int(port)) == ("n-2", ports["n-2"])
+    run.up("n-2", nth=2)
+    check("n-2")
+    check("n-1")
+
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.wait() == 0, run.output()
+    assert run.leftovers() == []

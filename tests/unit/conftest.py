@@ -1,14 +1,16 @@
-"""Fixtures for the kernel's unit tests: a fresh node per test, checked for leaks."""
+"""Fixtures for the kernel's unit tests: a fresh node per test, checked for leaks; a log stream."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+import io
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from enotime import Node
 from enotime.testing import ManualClock
+from tests._leaks import leak_checked_node
 
 
 @pytest.fixture
@@ -19,9 +21,17 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def node(clock: ManualClock) -> AsyncIterator[Node]:
     """A node on a hand-moved clock; after the test every actor and task must be gone."""
-    async with Node("test", clock=clock, shutdown_timeout=2.0) as node:
+    async with leak_checked_node("test", clock, shutdown_timeout=2.0) as node:
         yield node
-    assert node.statistics().actors_alive == 0
-    current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
-    assert not leaked, f"tasks leaked past the node: {leaked}"
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    """A stream ``configure_logging`` writes to; the root logger is put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield io.StringIO()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

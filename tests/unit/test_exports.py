@@ -20,6 +20,10 @@ PUBLIC_MODULES = [
     "enotime.transport",
     "enotime.metrics",
     "enotime.process",
+    "enotime.auth",
+    "enotime.mail",
+    "enotime.edge",
+    "enotime.login",
 ]
 
 

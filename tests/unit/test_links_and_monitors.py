@@ -200,3 +200,12 @@ async def test_a_parent_exit_stops_its_linked_child_even_when_it_traps(
     parent.send(Crash())
     reason = await spawned[0].wait_stopped(1)
     assert reason.kind == "crash"
+
+
+async def test_an_exit_signal_with_a_reason_that_is_not_an_exit_reason_is_a_type_error(
+    node: Node,
+) -> None:
+    ref = await node.spawn(Worker)
+    with pytest.raises(TypeError, match="SHUTDOWN"):
+        node.exit(ref, "shutdown")  # type: ignore[arg-type]
+    assert ref.is_alive

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,18 +20,6 @@ from enotime._cli import _parser
 from enotime._logging import configure_logging
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    """A stream ``configure_logging`` writes to; the root logger is put back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield io.StringIO()
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:

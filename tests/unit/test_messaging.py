@@ -235,6 +235,15 @@ async def test_a_refusal_answers_the_caller_with_the_error_and_the_actor_lives_o
     assert await account.call(Get()) == 42
 
 
+async def test_a_refusal_of_a_send_is_a_dead_letter_and_the_actor_lives_on(node: Node) -> None:
+    account = await node.spawn(Account)
+    account.send(Add(5))
+    assert await account.call(Get()) == 42
+    [letter] = node.dead_letters
+    assert letter.message == Add(5)
+    assert "cannot withdraw 5" in letter.reason
+
+
 async def test_spawn_returns_only_after_on_start_finished(node: Node) -> None:
     class Slow(Actor):
         ready = False
