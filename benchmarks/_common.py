@@ -11,6 +11,7 @@ by a marker in its environment and ended PID by PID.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -19,7 +20,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -35,6 +36,7 @@ __all__ = [
     "reap_marked",
     "run_marker",
     "stdout_to_stderr",
+    "time_calls",
 ]
 
 T = TypeVar("T")
@@ -85,6 +87,31 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
         raise ValueError("no values")
     index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
     return sorted_values[index]
+
+
+async def time_calls(
+    call: Callable[[], Awaitable[object]], count: int, in_flight: int, *, timeout: float
+) -> tuple[float, list[float]]:
+    """Calls/s and the sorted latencies (seconds) of ``count`` calls, ``in_flight`` at a time.
+
+    Raises ``TimeoutError`` if the calls take longer than ``timeout`` seconds in all.
+    """
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < count:
+            next_index += 1
+            started = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    async with asyncio.timeout(timeout):
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    elapsed = time.perf_counter() - started
+    return count / elapsed, sorted(latencies)
 
 
 def meets(value: float | None, target: str) -> bool | None:

@@ -28,9 +28,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,7 @@ from _common import (
     reap_marked,
     run_marker,
     stdout_to_stderr,
+    time_calls,
 )
 
 from enotime.messages import Request
@@ -54,6 +53,8 @@ from enotime.transport import Address, AmqpTransport, Delivery, Keyring, message
 ROOT = Path(__file__).resolve().parents[1]
 URL = os.environ.get("ENOTIME_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 IN_FLIGHT = 64
+CALL_TIMEOUT = 300.0
+"""Seconds one measured series of calls may take in all."""
 PAYLOAD = "x" * 100
 TARGETS = {
     "sequential_vs_aio_pika": ">= 0.8",
@@ -168,28 +169,6 @@ class RawClient:
         await self.connection.close()
 
 
-async def measure(
-    call: Callable[[], Awaitable[object]], count: int, in_flight: int
-) -> tuple[float, list[float]]:
-    """Round trips/s and the sorted per-call latencies of ``count`` calls, ``in_flight`` at once."""
-    latencies: list[float] = []
-    next_index = 0
-
-    async def worker() -> None:
-        nonlocal next_index
-        while next_index < count:
-            next_index += 1
-            started = time.perf_counter()
-            await call()
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    async with asyncio.timeout(300):
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
-    elapsed = time.perf_counter() - started
-    return count / elapsed, sorted(latencies)
-
-
 def start_server(
     exchange: str, raw_queue: str, keyring: Keyring, marker: str
 ) -> subprocess.Popen[bytes]:
@@ -236,8 +215,9 @@ async def client(args: argparse.Namespace, marker: str) -> Report:
         repetitions = args.repetitions or (3 if args.quick else 5)
         sequential = 150 if args.quick else 600
         pipelined = 1000 if args.quick else 4000
-        await measure(ours, 50, 8)  # warm-up: connections, queues, code paths
-        await measure(peers, 50, 8)
+        # warm-up: connections, queues, code paths
+        await time_calls(ours, 50, 8, timeout=CALL_TIMEOUT)
+        await time_calls(peers, 50, 8, timeout=CALL_TIMEOUT)
         series: dict[str, list[float | None]] = {}
         for rep in range(repetitions):
             for name, fn in (("enotime", ours), ("aio_pika", peers))[:: 1 if rep % 2 else -1]:
@@ -245,7 +225,7 @@ async def client(args: argparse.Namespace, marker: str) -> Report:
                     ("sequential", sequential, 1),
                     ("inflight64", pipelined, IN_FLIGHT),
                 ):
-                    rate, latencies = await measure(fn, count, width)
+                    rate, latencies = await time_calls(fn, count, width, timeout=CALL_TIMEOUT)
                     series.setdefault(f"{name}_{mode}_roundtrips_per_s", []).append(rate)
                     series.setdefault(f"{name}_{mode}_p50_ms", []).append(
                         percentile(latencies, 0.5) * 1000

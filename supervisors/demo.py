@@ -1,8 +1,15 @@
-"""The demo tree: a job queue, a pool of workers that crash and come back, a producer, a reporter.
+"""The reference system's trees.
 
-Run it with ``enotime run supervisors.demo:tree`` (24 jobs, then the node stops),
-or ``enotime run supervisors.demo:service`` to keep jobs flowing until stopped
-(what the deployment stack runs).
+``system`` is the README's demo: an HTTP API on 127.0.0.1:8000 (port from
+``ENOTIME_DEMO_PORT``) with registration, email verification, login, MFA,
+accounts and a per-account notes service, on embedded defaults (crypto
+keyring, SQLite store, a mail outbox printed on the console). Run it with
+``enotime run supervisors.demo:system``.
+
+``tree`` is the job-queue demo: a pool of workers that crash and come back, a
+producer, a reporter. Run it with ``enotime run supervisors.demo:tree`` (24
+jobs, then the node stops), or ``enotime run supervisors.demo:service`` to keep
+jobs flowing until stopped (what the deployment stack runs).
 
 ``rest_for_one`` at the top: if the queue itself died, the workers (which
 registered with it) and everything after would be restarted with it; a
@@ -11,9 +18,16 @@ crashing worker is restarted alone by the pool's ``one_for_one``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from actors.demo import Producer, Reporter
 from actors.jobs import QUEUE, JobQueue, Worker
 from enotime import ChildSpec, Restart, Strategy, child, supervisor
+
+if TYPE_CHECKING:
+    from enotime.mail import Mailer
 
 JOBS = 24
 WORKERS = 3
@@ -45,3 +59,65 @@ def tree(jobs: int | None = JOBS, workers: int = WORKERS, interval: float = 0.05
 def service() -> ChildSpec:
     """The demo as a long-running service: a job every 0.2 s until the node is stopped."""
     return tree(jobs=None, interval=0.2)
+
+
+DEMO_PORT = 8000
+
+
+def system(
+    port: int | None = None, *, mailer: Mailer | None = None, data: Path | None = None
+) -> ChildSpec:
+    """The HTTP demo system: crypto, store, mailer, login, accounts, notes and the front.
+
+    Args:
+        port: Where the front listens on 127.0.0.1 (default ``ENOTIME_DEMO_PORT``
+            or 8000; 0 picks a free port, read back with ``Where()``).
+        mailer: Where mails go (default: an outbox printed on the console).
+        data: The directory of the keyring and the database (default: a fresh
+            temporary one, deleted at exit).
+
+    ``one_for_one``: the services find each other by name on every use, so a
+    crashing service restarts alone and the others go on; the order of the
+    children is the order they need each other in at start.
+    """
+    # Imported here: the job-queue trees above need only the core install,
+    # this one the `edge` extra (pip install -e ".[edge]").
+    from actors.notes import Notes
+    from actors.platform import DemoCrypto, data_directory, document_types
+    from api import endpoints
+    from enotime.crypto import EmbeddedCryptoEngine
+    from enotime.edge import EdgeConfig, FrontService
+    from enotime.login import AccountsConfig, AccountsService, LoginConfig, LoginService
+    from enotime.mail import MailerService, Outbox
+    from enotime.store import SQLiteStore, StoreService
+
+    port = port if port is not None else int(os.environ.get("ENOTIME_DEMO_PORT", DEMO_PORT))
+    base_url = f"http://127.0.0.1:{port}"
+    directory = data if data is not None else data_directory()
+    engine = EmbeddedCryptoEngine(directory / "keyring")
+    return supervisor(
+        "system",
+        [
+            child(DemoCrypto, engine, name="crypto"),
+            child(
+                StoreService,
+                lambda: SQLiteStore.open(directory / "store.sqlite3"),
+                "crypto",
+                document_types(),
+                name="store",
+            ),
+            child(MailerService, mailer if mailer is not None else Outbox(), name="mailer"),
+            child(LoginService, LoginConfig(link_base_url=f"{base_url}/auth"), name="login"),
+            child(
+                AccountsService,
+                AccountsConfig(invitation_url=f"{base_url}/accounts/invitations/accept"),
+                name="accounts",
+            ),
+            child(Notes, name="notes"),
+            child(
+                FrontService, endpoints(), EdgeConfig(port=port, title="ENoTime demo"), name="front"
+            ),
+        ],
+        strategy=Strategy.ONE_FOR_ONE,
+        name="system",
+    )
