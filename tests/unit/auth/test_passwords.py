@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -110,6 +112,30 @@ async def test_hashing_runs_in_a_worker_thread(
     await hasher.hash("pw")
     assert threads
     assert threading.get_ident() not in threads
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+async def test_hashing_threads_run_nicer_than_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    priorities: list[int] = []
+    real = argon2.PasswordHasher.hash
+
+    def spy(self: argon2.PasswordHasher, password: str | bytes, **kwargs: Any) -> str:
+        priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real(self, password, **kwargs)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "hash", spy)
+    loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    async with PasswordHasher(**FAST, niceness=7) as hasher:
+        await hasher.hash("pw")
+    assert priorities[-1] == min(19, loop_priority + 7)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_priority
+
+
+def test_niceness_is_bounded() -> None:
+    with pytest.raises(ValueError, match="niceness"):
+        PasswordHasher(niceness=20)
 
 
 async def test_the_event_loop_keeps_running_while_a_hash_is_in_progress(
