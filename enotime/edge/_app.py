@@ -293,9 +293,11 @@ def _endpoint_view(endpoint: Endpoint, config: EdgeConfig, node: Node) -> _View:
             message = build(data, query, params)
         except ValueError as error:  # the message's own checks refused the input
             raise InvalidInput("request", error) from None
-        ref = node.whereis(target)
+        ref: Any = node.whereis(target)
         if ref is None:
-            raise NameNotFound(target)
+            if node.gateway is None:
+                raise NameNotFound(target)
+            ref = node.service(target)  # a service of the cluster: one node exposing it answers
         context = (
             RequestContext(g.request_id)
             if public

@@ -68,7 +68,11 @@ class Endpoint:
     Attributes:
         method: GET, POST, PUT, PATCH or DELETE (GET takes no body).
         path: The Quart route (``<name>``, ``<int:name>``, ``<string(maxlength=64):name>``).
-        target: The registered name of the actor that handles it, on this node.
+        target: The registered name of the actor that handles it on this node;
+            when no local actor holds it and the node is connected to a
+            transport, the cluster service of that name (``node.service``):
+            the workers may run on other nodes (their messages must then be
+            registered wire messages, ``enotime.transport.message``).
         message: The message class, or a :data:`MessageFactory`.
         input: The body's model (must forbid extra fields), or None for no body.
         output: The reply's model, or None to answer with no body.
