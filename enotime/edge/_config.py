@@ -24,6 +24,10 @@ class EdgeConfig:
         jwks_refresh_floor: Seconds between two JWKS fetches triggered by
             tokens signed with an unknown ``kid``: a client inventing kids
             cannot make the front hammer the login actor.
+        revocations_refresh: Seconds between two fetches of the login actor's
+            revocations (None: only at start and by push). Pushes reach the
+            fronts on the login actor's node at once; this bounds how long a
+            front on another node accepts a revoked token.
         revocations: Refuse revoked tokens: fetch the login actor's
             ``Revocations()`` at start and merge every ``RevocationsChanged``.
         leeway: Seconds of clock skew tolerated on ``exp``/``nbf``/``iat``.
@@ -56,6 +60,7 @@ class EdgeConfig:
     jwks_source: str = "login"
     jwks_refresh_floor: float = 10.0
     revocations: bool = True
+    revocations_refresh: float | None = 10.0
     leeway: float = 5.0
     max_token_bytes: int = 4096
     token_cache_size: int = 4096
@@ -78,6 +83,13 @@ class EdgeConfig:
             raise ValueError(f"port must be 0-65535, not {self.port!r}")
         if not self.issuer or not self.audience:
             raise ValueError("issuer and audience must be non-empty")
+        if self.revocations_refresh is not None and not (
+            math.isfinite(self.revocations_refresh) and self.revocations_refresh > 0
+        ):
+            raise ValueError(
+                f"revocations_refresh must be positive seconds or None, "
+                f"not {self.revocations_refresh!r}"
+            )
         for name in ("jwks_refresh_floor", "leeway", "graceful_timeout", "bind_retry"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):

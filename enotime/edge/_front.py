@@ -32,7 +32,7 @@ from enotime.edge._app import create_app
 from enotime.edge._bearer import BearerAuthentication
 from enotime.edge._config import EdgeConfig
 from enotime.edge._endpoint import Endpoint
-from enotime.edge._jwks import JwksCache
+from enotime.edge._jwks import JwksCache, login_ref
 from enotime.errors import EnotimeError
 from enotime.messages import Request
 
@@ -68,6 +68,11 @@ class ServerStopped(EnotimeError):
     Its supervisor restarts the front, which binds the port again. The cause
     (if the server failed) is chained. Not raised when the front stops.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class _RefreshRevocations:
+    """The front's own timer: time to fetch the revocations again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,7 @@ class FrontService(Actor):
         await jwks.load()
         if config.revocations:
             await self._load_revocations()
+            self._schedule_refresh()
         app = self._app = create_app(
             self._endpoints,
             config,
@@ -205,9 +211,20 @@ class FrontService(Actor):
     def server_ended(self, message: _ServerEnded) -> None:
         raise ServerStopped(f"the HTTP server on {self.address.url} stopped") from message.error
 
+    @handler
+    async def refresh_revocations(self, message: _RefreshRevocations) -> None:
+        """Fetch the revocations again (every ``revocations_refresh`` seconds)."""
+        await self._load_revocations()
+        self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        interval = self._config.revocations_refresh
+        if self._config.revocations and interval is not None:
+            self.send_after(interval, _RefreshRevocations())
+
     async def _load_revocations(self) -> None:
         source = self._config.jwks_source
-        ref = self.node.whereis(source)
+        ref = login_ref(self.node, source)
         if ref is None:
             log.info("no revocations to load: no actor is registered as %r", source)
             return

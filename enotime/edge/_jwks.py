@@ -97,7 +97,7 @@ class JwksCache:
 
     async def _fetch(self) -> bool:
         self.fetches += 1
-        ref = self._node.whereis(self._source)
+        ref = login_ref(self._node, self._source)
         if ref is None:
             log.warning("no JWKS: no actor is registered as %r on this node", self._source)
             return False
@@ -112,3 +112,14 @@ class JwksCache:
         self.generation += 1
         log.info("JWKS from %r: kids %s", self._source, ", ".join(self._verifier.kids) or "none")
         return True
+
+
+def login_ref(node: Node, source: str) -> Any:
+    """The login actor ``source`` on this node or, on a connected node, the cluster service.
+
+    None when neither exists (not connected, nothing registered locally).
+    """
+    ref = node.whereis(source)
+    if ref is None and node.gateway is not None:
+        return node.service(source)
+    return ref

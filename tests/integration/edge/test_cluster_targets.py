@@ -9,6 +9,7 @@ worker's authorisation deciding there.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -18,7 +19,7 @@ import pytest
 from pydantic import BaseModel
 
 from enotime import current_context, handler
-from enotime.auth import JwtKeyring, RevocationList, TokenSigner, Worker, requires
+from enotime.auth import JwtKeyring, RevocationList, Revocations, TokenSigner, Worker, requires
 from enotime.edge import EdgeConfig, Endpoint, FrontService, RateLimit, Where
 from enotime.messages import Request
 from enotime.transport import message
@@ -61,6 +62,21 @@ class Greeter(Worker):
     @requires("purge")
     def purge(self, msg: Purge) -> None:
         return None
+
+
+class WatchedLogin(LoginStandIn):
+    """The login stand-in, telling the test each time a front fetches the revocations."""
+
+    def __init__(
+        self, keyring: JwtKeyring, revocations: RevocationList, fetched: asyncio.Queue[None]
+    ) -> None:
+        super().__init__(keyring, revocations)
+        self.fetched = fetched
+
+    @handler
+    def revocation_snapshot(self, message: Revocations) -> dict[str, Any]:
+        self.fetched.put_nowait(None)
+        return self.revocations.snapshot()
 
 
 class Greeting(BaseModel):
@@ -143,3 +159,43 @@ async def test_the_remote_worker_decides_and_its_refusal_is_a_403(cluster: Clust
         "/accounts/acme", headers={"Authorization": f"Bearer {owner}"}
     )
     assert allowed.status_code == 204
+
+
+@pytest.mark.parametrize("backend", ["local", "amqp"])
+async def test_a_front_without_a_local_login_gets_keys_and_revocations_from_the_cluster(
+    backend: str, require_service: Callable[[str], NoReturn]
+) -> None:
+    async with open_nodes(backend, require_service) as nodes:
+        auth, edge, workers = [await nodes.node(n) for n in ("auth", "edge", "workers")]
+        keyring, revocations = JwtKeyring(), RevocationList()
+        fetched: asyncio.Queue[None] = asyncio.Queue()
+        await auth.spawn(WatchedLogin, keyring, revocations, fetched, name="login")
+        await workers.spawn(Greeter, name="greeter-1")
+        for node, service, actor in ((auth, "login", "login"), (workers, "greeter", "greeter-1")):
+            assert node.gateway is not None
+            await node.gateway.expose(service, actor)
+        config = EdgeConfig(
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            address_limits=GENEROUS,
+            subject_limits=GENEROUS,
+            revocations_refresh=0.05,
+        )
+        front = await edge.spawn(FrontService, ENDPOINTS, config, name="front")
+        address = await front.call(Where())
+        issued = TokenSigner(keyring, issuer=ISSUER, audience=AUDIENCE).issue(
+            "alice", account="acme", roles=["member"]
+        )
+        headers = {"Authorization": f"Bearer {issued.token}"}
+        async with httpx.AsyncClient(base_url=address.url, timeout=10.0) as http:
+            accepted = await http.get("/accounts/acme/greeting", headers=headers)
+            assert accepted.status_code == 200, accepted.text  # keys fetched from the service
+
+            revocations.revoke(issued.jti, issued.expires_at)  # on the login node only
+            while not fetched.empty():
+                fetched.get_nowait()
+            for _ in range(2):  # the second fetch starts once the first was merged
+                await asyncio.wait_for(fetched.get(), 5)
+            refused = await http.get("/accounts/acme/greeting", headers=headers)
+            assert refused.status_code == 401
+            assert refused.json()["token_problem"] == "revoked"
