@@ -462,7 +462,11 @@ class Actor:
             monitor._watcher.held_monitors.discard(monitor)
 
     def send_after(self, delay: float, message: object, to: ActorRef[Any] | None = None) -> Timer:
-        """Deliver ``message`` to ``to`` (default: this actor) after ``delay`` seconds."""
+        """Deliver ``message`` to ``to`` (default: this actor) after ``delay`` seconds.
+
+        ``to`` may be a :class:`~enotime.RemoteRef`: the message is sent when
+        the timer fires (see :meth:`Node.send_after`).
+        """
         return self.node.send_after(delay, to or self.ref, message)
 
     def stop(self, reason: ExitReason = NORMAL) -> None:

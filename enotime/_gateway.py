@@ -12,6 +12,12 @@ takes their links and answers their heartbeats; a node that stops answering,
 or answers as a new incarnation (it restarted), makes the monitors and links
 on its actors fire ``noconnection`` (see :class:`Gateway`).
 
+Exit signals, timers and waits across nodes: ``node.exit``/``node.kill`` of a
+:class:`RemoteRef` send that node's agent an ``ExitSignal`` (fire and forget,
+as a send), which signals the local actor there by Erlang's rules;
+``send_after`` to a remote ref is a local timer that sends when it fires;
+``RemoteRef.wait_stopped`` is a temporary monitor.
+
 Global names: a gateway given a registry registers its node there, holds a
 registry session, and records ``name -> "<node>/<actor>"`` for
 :meth:`Gateway.register_global`; its agent monitors each such actor and the
@@ -48,13 +54,14 @@ from enotime._actor import (
     ActorRef,
     ActorStatistics,
     Monitor,
+    Timer,
     _LinkAcross,
     _Process,
     _signal_exit,
 )
 from enotime._context import RequestContext, _current
 from enotime._handler import handler
-from enotime._reason import KILLED, NOCONNECTION, NOPROC, ExitReason
+from enotime._reason import KILL, KILLED, NOCONNECTION, NOPROC, ExitReason
 from enotime.errors import (
     CallTimeout,
     NotSupportedAcrossNodes,
@@ -97,12 +104,21 @@ AGENT: Final = "enotime.gateway"
 Monitors across nodes and heartbeats are messages to it: ``Watch``,
 ``Unwatch``, ``Ping`` (from the watching node) and ``RemoteDown`` (back to it).
 Links add ``Link``; then either node sends ``RemoteDown`` (its end stopped)
-or ``Unwatch`` (its end unlinked) to the other. Protocol version 2: requests
-and answers carry gateway incarnations (``docs/wire.md``).
+or ``Unwatch`` (its end unlinked) to the other. ``ExitSignal`` carries
+``node.exit``/``node.kill``. Protocol version 2: requests and answers carry
+gateway incarnations (``docs/wire.md``).
 """
 
 _PID_PREFIX: Final = "enotime.pid."
 """Wire names ``enotime.pid.<incarnation>.<pid>`` reach a node's unnamed actors (links)."""
+
+_SIGNALS_REMEMBERED: Final = 4096
+"""Ids of the latest exit signals a gateway remembers, to ignore their redeliveries."""
+
+
+def _now_ms() -> int:
+    """Wall-clock milliseconds since the Unix epoch (``ExitSignal.sent_at``)."""
+    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +138,14 @@ class GatewayStatistics:
         nodes_restarted: Times another node was seen under a new gateway
             incarnation (it restarted, however fast: what was bound to its
             previous incarnation fired ``noconnection``).
+        exit_signals: Exit signals from other nodes (``node.exit``,
+            ``node.kill``) delivered to a local actor. Those for no local
+            actor, or sent before this gateway started, count in
+            ``unknown_actor`` and are dead letters here.
+        duplicate_exit_signals: Redeliveries of exit signals already
+            delivered, ignored.
+        remote_timers: ``send_after`` timers to remote refs that have not
+            fired yet.
     """
 
     outbox: int
@@ -131,6 +155,9 @@ class GatewayStatistics:
     nodes_lost: int
     remote_links: int = 0
     nodes_restarted: int = 0
+    exit_signals: int = 0
+    duplicate_exit_signals: int = 0
+    remote_timers: int = 0
 
 
 # -- the wire form of monitors across nodes ---------------------------------------------------
@@ -240,6 +267,26 @@ class _LinkV1(Request["_WireReason | None"]):
     actor: str
 
 
+@message("enotime.gateway.ExitSignal", version=1)
+@dataclass(frozen=True)
+class _ExitSignal:
+    """An exit signal from outside to the local actor ``actor`` (``node.exit``, ``node.kill``).
+
+    ``signal_id`` is unique per signal (a redelivery repeats it); ``node`` is
+    the signalling node; ``sender`` the signalling actor's wire name there,
+    or None (from outside any actor: the target's ``Exit`` names the target,
+    as a local ``node.exit`` does); ``sent_at`` the wall-clock milliseconds
+    since the Unix epoch when it was sent.
+    """
+
+    signal_id: str
+    node: str
+    sender: str | None
+    actor: str
+    reason: _WireReason
+    sent_at: int
+
+
 @message("enotime.gateway.Unwatch", version=1)
 @dataclass(frozen=True)
 class _Unwatch:
@@ -346,6 +393,10 @@ class _Agent(Actor):
         self._gateway._remote_down(msg)
 
     @handler
+    def exit_signal(self, msg: _ExitSignal) -> None:
+        self._gateway._signalled(msg, self)
+
+    @handler
     def down(self, msg: Down) -> None:
         monitor_id = self._ids.pop(msg.monitor, None)
         if monitor_id is None:
@@ -391,6 +442,62 @@ class RemoteMonitor(Monitor):
 
     def __repr__(self) -> str:
         return f"<RemoteMonitor {self._watcher.ref!r} -> {self._remote!r}>"
+
+
+class _StopWait(RemoteMonitor):
+    """The temporary monitor of :meth:`RemoteRef.wait_stopped`: its ``Down`` resolves a future.
+
+    Held and heartbeated as any remote monitor (so ``noconnection`` and new
+    incarnations fire it too), but watched by no local actor.
+    """
+
+    __slots__ = ("_stopped",)
+
+    def __init__(
+        self, gateway: Gateway, remote: RemoteRef, stopped: asyncio.Future[ExitReason]
+    ) -> None:
+        self._gateway = gateway
+        self._remote = remote
+        self._id = uuid.uuid4().hex
+        self._incarnation = None
+        self._stopped = stopped
+        self.active = True
+
+    def __repr__(self) -> str:
+        return f"<wait_stopped of {self._remote!r}>"
+
+
+class _RemoteTimer(Timer):
+    """A ``send_after`` to a :class:`RemoteRef`: a local timer that sends when it fires.
+
+    The gateway holds it until then; closing the gateway cancels it (its
+    message becomes a dead letter).
+    """
+
+    __slots__ = ("_gateway", "_ref")
+
+    def __init__(self, gateway: Gateway, ref: RemoteRef, message: object) -> None:
+        self._gateway = gateway
+        self._ref = ref
+        self.message = message
+        self._handle = None
+
+    def cancel(self) -> bool:
+        """Cancel the send; True if the message had not been sent yet."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return False
+        handle.cancel()
+        self._gateway._timers.discard(self)
+        return True
+
+    def _fire(self, context: RequestContext | None) -> None:
+        self._handle = None
+        self._gateway._timers.discard(self)
+        self._gateway._enqueue_in(self._ref, self.message, context)
+
+    def __repr__(self) -> str:
+        return f"<Timer {type(self.message).__qualname__} -> {self._ref!r}>"
 
 
 class _RemoteLink(_LinkAcross):
@@ -468,14 +575,16 @@ class RemoteRef(ActorRef[Any]):
     dead-letter log's ``recipient``) accepts a remote ref unchanged — that is
     what location transparency asks. Every ``ActorRef`` member that touches
     the local process record is overridden here: ``send``/``call`` go
-    through the transport; ``wait_stopped``, ``actor_class`` and
-    ``statistics`` raise :class:`~enotime.errors.NotSupportedAcrossNodes`;
-    so does anything else that reaches for the local process record
-    (``node.kill``, ``node.exit``, ``send_after``, ``register``), instead
-    of silently acting on the wrong thing. ``Actor.monitor`` works: the
-    gateway asks the actor's node to watch it (:class:`RemoteMonitor`);
-    so do ``Actor.link`` and ``Actor.unlink`` (the link is made on both
-    nodes; see :class:`Gateway`).
+    through the transport; ``wait_stopped`` is a temporary remote monitor;
+    ``actor_class`` and ``statistics`` raise
+    :class:`~enotime.errors.NotSupportedAcrossNodes`; so does anything else
+    that reaches for the local process record (``node.stop``,
+    ``node.register``), instead of silently acting on the wrong thing.
+    ``Actor.monitor`` works: the gateway asks the actor's node to watch it
+    (:class:`RemoteMonitor`); so do ``Actor.link`` and ``Actor.unlink``
+    (the link is made on both nodes; see :class:`Gateway`), ``node.exit``
+    and ``node.kill`` (an exit signal the actor's node delivers) and
+    ``send_after`` (a local timer that sends when it fires).
 
     Semantics: messages reach the remote actor in the order this node sent
     them (one publisher per gateway); a failed ``send`` (``Unroutable``,
@@ -538,8 +647,20 @@ class RemoteRef(ActorRef[Any]):
         return await self._gateway._call(self, message, timeout)
 
     async def wait_stopped(self, timeout: float | None = None) -> ExitReason:
-        """Not supported across nodes yet (it needs a remote monitor)."""
-        raise NotSupportedAcrossNodes("wait_stopped", self)
+        """Wait until the remote actor has stopped and return why (a temporary monitor).
+
+        ``noproc`` if its node has no such actor (it stopped before the watch
+        arrived, whatever its reason was), ``noconnection`` if its node
+        vanished or restarted; a crash as a
+        :class:`~enotime.errors.RemoteCrash`. The monitor is removed on both
+        nodes however this returns (best effort on the other node, as
+        ``demonitor``).
+
+        Raises:
+            TimeoutError: still alive after ``timeout`` seconds (None: no limit).
+            NotSupportedAcrossNodes: a service ref.
+        """
+        return await self._gateway._wait_stopped(self, timeout)
 
     @property
     def name(self) -> str | None:
@@ -548,10 +669,11 @@ class RemoteRef(ActorRef[Any]):
 
     @property
     def is_alive(self) -> bool:
-        """Always True, even after the remote actor stopped: a ref does not track it.
+        """Unknown here, so always True, even after the remote actor stopped.
 
-        Knowing would need a round trip (and could be stale on arrival):
-        monitor or link the actor to learn when it stops.
+        A ref does not track its actor: knowing would need a round trip (and
+        could be stale on arrival). Monitor or link the actor, or
+        ``await ref.wait_stopped()``, to learn when it stops.
         """
         return True
 
@@ -602,6 +724,15 @@ class Gateway:
     node's incarnation it was made with, and the first sight of another one
     fires it with ``noconnection`` (:meth:`_saw`): a node restarted faster
     than :attr:`noconnection_after` is noticed at its first answer.
+
+    Exit signals (``node.exit``, ``node.kill`` of a :class:`RemoteRef`): an
+    ``ExitSignal`` send to the actor's node's agent, published in order with
+    this node's sends. The receiving gateway resolves the actor's wire name
+    when the signal arrives (a registered name: whoever holds it then; a pid
+    name: that process only) and applies Erlang's rules there. It ignores a
+    signal id it has already delivered (a redelivery: never a second kill
+    of a restarted actor), and records as a dead letter a signal for no
+    actor, or sent before it started (for an earlier incarnation of its node).
 
     Args:
         node: The node whose actors it serves.
@@ -698,6 +829,10 @@ class Gateway:
         self._globals_lock = asyncio.Lock()
         self._unknown_actor = self._heartbeat_failures = self._nodes_lost = 0
         self._nodes_restarted = 0
+        self._started_ms = _now_ms()  # signals sent before were for an earlier incarnation
+        self._signals_seen: dict[str, None] = {}  # ids of delivered exit signals, oldest first
+        self._exit_signals = self._duplicate_exit_signals = 0
+        self._timers: set[_RemoteTimer] = set()
 
     @property
     def node_id(self) -> str:
@@ -724,6 +859,9 @@ class Gateway:
             nodes_lost=self._nodes_lost,
             remote_links=len(self._links),
             nodes_restarted=self._nodes_restarted,
+            exit_signals=self._exit_signals,
+            duplicate_exit_signals=self._duplicate_exit_signals,
+            remote_timers=len(self._timers),
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -756,6 +894,12 @@ class Gateway:
         if self._closed:
             return
         self._closed = True
+        timers, self._timers = self._timers, set()
+        for timer in timers:
+            if timer.cancel():
+                self.node._dead_letter(
+                    timer._ref, timer.message, "send_after: the gateway closed before it fired"
+                )
         tasks = [*self._heartbeats.values(), *self._watch_tasks]
         for task in tasks:
             task.cancel()
@@ -898,10 +1042,14 @@ class Gateway:
     # -- outbound --------------------------------------------------------------------------
 
     def _enqueue(self, ref: RemoteRef, message: object) -> None:
+        self._enqueue_in(ref, message, _current.get())
+
+    def _enqueue_in(self, ref: RemoteRef, message: object, context: RequestContext | None) -> None:
+        """Queue ``message`` to ``ref`` for the publisher, with ``context``."""
         if self._closed:
             self.node._dead_letter(ref, message, "not sent: the gateway is closed")
             return
-        self._outbox.append((ref, message, _current.get()))
+        self._outbox.append((ref, message, context))
         self._wake()
 
     def _wake(self) -> None:
@@ -999,11 +1147,12 @@ class Gateway:
                 self._heartbeat(node), context=contextvars.Context()
             )
 
-    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _start(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run a watch or a link request as a task of this gateway (see :meth:`settled`)."""
         task = self.node.loop.create_task(coro, context=contextvars.Context())
         self._watch_tasks.add(task)
         task.add_done_callback(self._watch_tasks.discard)
+        return task
 
     async def settled(self) -> None:
         """Return once every monitor and link across nodes asked for so far is set up, or fired."""
@@ -1169,6 +1318,10 @@ class Gateway:
                 reason = KILLED
             _signal_exit(local, None, reason, origin=monitor._remote)
             return
+        if isinstance(monitor, _StopWait):
+            if not monitor._stopped.done():
+                monitor._stopped.set_result(reason)
+            return
         watcher = monitor._watcher
         if watcher.held_monitors:
             watcher.held_monitors.discard(monitor)
@@ -1194,6 +1347,103 @@ class Gateway:
         monitor = self._watched.get(down.node, {}).get(down.monitor_id)
         if monitor is not None:
             self._fire(monitor, down.reason.reason())
+
+    async def _wait_stopped(
+        self, ref: RemoteRef, timeout: float | None, *, kill: bool = False
+    ) -> ExitReason:
+        """``RemoteRef.wait_stopped``: a temporary monitor, removed however this returns.
+
+        ``kill``: once the watch is in place (or has fired), kill the actor
+        (``node.kill_and_wait``), so the answer is ``killed`` rather than a
+        ``noproc`` from a watch that arrived after the kill.
+        """
+        if ref.address.kind != "node" or not ref.address.actor:
+            operation = "kill_and_wait" if kill else "wait_stopped"
+            raise NotSupportedAcrossNodes(f"{operation} of a service", ref)
+        if self._closed:
+            return NOCONNECTION
+        waiter = _StopWait(self, ref, self.node.loop.create_future())
+        self._track(waiter)
+        watching = self._start(self._watch(waiter))
+        try:
+            async with asyncio.timeout(timeout):
+                if kill:
+                    await asyncio.wait([watching])  # never cancelled from here: it would leak there
+                    if waiter.active:
+                        self._exit(ref, KILL)
+                return await waiter._stopped
+        finally:
+            if waiter.active:  # timed out or cancelled: unwatch (the watch task does too, late)
+                waiter.active = False
+                self._forget(waiter, unwatch=True)
+
+    # -- exit signals and timers across nodes -----------------------------------------------
+
+    def _exit(self, ref: RemoteRef, reason: ExitReason) -> None:
+        """``node.exit``/``node.kill`` of a remote ref: an ``ExitSignal`` to its node's agent.
+
+        Fire and forget, in order with this node's sends; a signal that
+        cannot be published is a dead letter here, as a failed send is.
+        """
+        address = ref.address
+        if address.kind != "node" or not address.actor:
+            raise NotSupportedAcrossNodes(f"an exit signal ({reason}) to a service", ref)
+        signal = _ExitSignal(
+            uuid.uuid4().hex, self.node_id, None, address.actor, _WireReason.of(reason), _now_ms()
+        )
+        self._enqueue(self.ref(address.name, AGENT), signal)
+
+    def _signalled(self, signal: _ExitSignal, agent: _Agent) -> None:
+        """The agent got an ``ExitSignal``: deliver it to the local actor by Erlang's rules.
+
+        Once per ``signal_id`` (among the latest :data:`_SIGNALS_REMEMBERED`);
+        the actor's wire name is resolved now. No such actor, or a signal
+        sent before this gateway started: a dead letter, never an error.
+        """
+        seen = self._signals_seen
+        if signal.signal_id in seen:
+            self._duplicate_exit_signals += 1
+            log.info(
+                "gateway %s: exit signal %s to %r delivered already: redelivery ignored",
+                self.node_id,
+                signal.signal_id,
+                signal.actor,
+            )
+            return
+        seen[signal.signal_id] = None
+        if len(seen) > _SIGNALS_REMEMBERED:
+            del seen[next(iter(seen))]
+        reason = signal.reason.reason()
+        earlier = signal.sent_at < self._started_ms  # for an earlier incarnation of this node
+        ref = None if earlier else self._lookup(signal.actor)
+        if ref is None or ref._proc.actor is agent or ref._proc.reason is not None:
+            self._unknown_actor += 1
+            if earlier:
+                why = f"it was sent before node {self.node_id!r} (re)started"
+            else:
+                why = str(UnknownActor(signal.actor, self.node_id))
+            self.node._dead_letter(
+                self.ref(self.node_id, signal.actor),
+                signal,
+                f"exit signal ({reason}) from node {signal.node!r} not delivered: {why}",
+            )
+            return
+        self._exit_signals += 1
+        origin = self.ref(signal.node, signal.sender) if signal.sender else None
+        _signal_exit(ref._proc, None, reason, origin=origin)
+
+    def _send_after(self, delay: float, ref: RemoteRef, message: object) -> Timer:
+        """``send_after`` to a remote ref: a local timer that sends ``message`` when it fires.
+
+        The request context at the time of the call travels with it.
+        """
+        timer = _RemoteTimer(self, ref, message)
+        if self._closed:
+            self.node._dead_letter(ref, message, "not sent: the gateway is closed")
+            return timer
+        timer._handle = self.node.loop.call_later(max(delay, 0.0), timer._fire, _current.get())
+        self._timers.add(timer)
+        return timer
 
     # -- links across nodes -----------------------------------------------------------------
 

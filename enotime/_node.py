@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from enotime._actor import (
     Actor,
@@ -328,8 +328,15 @@ class Node:
         """Deliver ``message`` to ``ref`` after ``delay`` seconds, unless cancelled.
 
         The timer is cancelled if ``ref`` stops first; the request context at
-        the time of the call travels with the message.
+        the time of the call travels with the message. To a
+        :class:`~enotime.RemoteRef` it is a timer on this node that *sends*
+        the message when it fires (so the remote actor's state then decides
+        what becomes of it); only cancelling it, or closing the gateway,
+        stops it.
         """
+        if ref._is_remote:
+            remote = _remote(ref)
+            return remote._gateway._send_after(delay, remote, message)
         target = ref._proc
         timer = Timer(target, message)
         if target.reason is not None:
@@ -345,23 +352,53 @@ class Node:
         """Send ``ref`` an exit signal, as Erlang's ``exit/2``.
 
         ``kill`` always stops it; an actor that traps exits gets an
-        :class:`~enotime.messages.Exit` message; otherwise ``normal`` is
-        ignored and any other reason stops it.
+        :class:`~enotime.messages.Exit` message (whose ``sender`` is the
+        actor itself: the signal comes from outside any actor); otherwise
+        ``normal`` is ignored and any other reason stops it. To a
+        :class:`~enotime.RemoteRef` the signal travels fire and forget, as a
+        send, and the actor's node applies these rules when it arrives (see
+        :class:`~enotime.Gateway`; a name nobody holds there: a dead letter
+        there).
 
         Raises:
             TypeError: ``reason`` is not an :class:`~enotime.ExitReason`
                 (``SHUTDOWN``, ``KILL``, ``ExitReason.crash(...)``, ...).
+            NotSupportedAcrossNodes: ``ref`` is a service.
         """
         if not isinstance(reason, ExitReason):
             raise TypeError(f"an exit reason is an ExitReason (e.g. SHUTDOWN), not {reason!r}")
+        if ref._is_remote:
+            remote = _remote(ref)
+            remote._gateway._exit(remote, reason)
+            return
         _signal_exit(ref._proc, None, reason)
 
     def kill(self, ref: ActorRef[Any]) -> None:
-        """Stop ``ref`` at once: untrappable, ``on_stop`` does not run; links see ``killed``."""
+        """Stop ``ref`` at once: untrappable, ``on_stop`` does not run; links see ``killed``.
+
+        A :class:`~enotime.RemoteRef` is killed by its node (see :meth:`exit`).
+        """
+        if ref._is_remote:
+            remote = _remote(ref)
+            remote._gateway._exit(remote, KILL)
+            return
         _signal_exit(ref._proc, None, KILL)
 
     async def kill_and_wait(self, ref: ActorRef[Any]) -> ExitReason:
-        """Kill ``ref`` and wait for it to be gone."""
+        """Kill ``ref`` and wait for it to be gone.
+
+        A :class:`~enotime.RemoteRef` is monitored first, then killed: the
+        answer is ``killed``, ``noproc`` (no such actor there; nothing was
+        sent) or ``noconnection``; ``TimeoutError`` if it is still alive
+        :data:`KILL_GRACE` seconds (plus the gateway's ``noconnection_after``)
+        after.
+        """
+        if ref._is_remote:
+            remote = _remote(ref)
+            gateway = remote._gateway
+            return await gateway._wait_stopped(
+                remote, KILL_GRACE + gateway.noconnection_after, kill=True
+            )
         self.kill(ref)
         return await self._wait_gone(ref)
 
@@ -371,7 +408,14 @@ class Node:
         """Stop ``ref`` in order: ``on_stop`` runs, for at most ``timeout`` seconds, then kill.
 
         Returns the reason it stopped with (``killed`` if the timeout ran out).
+        Not across nodes (:class:`~enotime.errors.NotSupportedAcrossNodes`):
+        send a :class:`~enotime.RemoteRef` an exit signal (:meth:`exit`) and
+        ``await ref.wait_stopped(timeout)``.
         """
+        if ref._is_remote:
+            from enotime.errors import NotSupportedAcrossNodes
+
+            raise NotSupportedAcrossNodes("node.stop", ref)
         proc = ref._proc
         if proc.reason is not None:
             return proc.reason
@@ -603,6 +647,11 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.name!r} actors={len(self._alive)}>"
+
+
+def _remote(ref: ActorRef[Any]) -> RemoteRef:
+    """``ref``, whose ``_is_remote`` is true: a :class:`~enotime.RemoteRef`."""
+    return cast("RemoteRef", ref)
 
 
 def _describe(factory: Callable[..., Any]) -> str:

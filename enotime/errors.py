@@ -183,12 +183,15 @@ class RemoteCrash(EnotimeError):
 
 
 class NotSupportedAcrossNodes(EnotimeError, NotImplementedError):
-    """An operation needs a local actor but was given a ref to an actor on another node.
+    """An operation needs a local actor (or an actor, not a service) but got a remote ref.
 
-    Exit signals sent from outside (``node.exit``, ``node.kill``), timers,
-    ``wait_stopped`` and local name registration do not work across nodes
-    yet, and a service cannot be monitored or linked; ``send``, ``call``,
-    ``monitor`` and ``link`` of an actor on another node do.
+    What needs the local process record: ``node.stop``, local name
+    registration, ``ref.statistics()``, ``ref.actor_class``. What makes no
+    sense for a service (whichever node takes the message serves it): link,
+    monitor, exit signals (``node.exit``, ``node.kill``), ``wait_stopped``,
+    ``kill_and_wait``. ``send``, ``call``, ``monitor``, ``link``,
+    ``node.exit``, ``node.kill``, ``send_after`` and ``wait_stopped`` of an
+    actor on another node work (``send`` and ``send_after`` to a service too).
     Also a ``NotImplementedError``: a limitation, not a fault of the caller's data.
     """
 

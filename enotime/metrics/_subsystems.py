@@ -64,6 +64,8 @@ TRANSPORT_METRICS: dict[str, str] = {
     "enotime_transport_nodes_lost_total": "counter",
     "enotime_transport_remote_links": "gauge",
     "enotime_transport_nodes_restarted_total": "counter",
+    "enotime_transport_exit_signals_total": "counter",
+    "enotime_transport_remote_timers": "gauge",
 }
 """Every metric of a connected node's transport and gateway (exposed name), and its type."""
 
@@ -192,6 +194,12 @@ class _Transport:
         self.nodes_restarted = CounterMetricFamily(
             name + "nodes_restarted",
             "Nodes seen under a new incarnation (monitors and links on the old one fired).",
+        )
+        self.exit_signals = CounterMetricFamily(
+            name + "exit_signals", "Exit signals from other nodes delivered to local actors."
+        )
+        self.timers = GaugeMetricFamily(
+            name + "remote_timers", "Pending send_after timers aimed at actors of other nodes."
         )
 
     def all(self) -> list[Metric]:
@@ -438,4 +446,6 @@ def _transport(stats: TransportStatistics, gateway: GatewayStatistics) -> list[M
     found.nodes_lost.add_metric([], gateway.nodes_lost)
     found.links.add_metric([], gateway.remote_links)
     found.nodes_restarted.add_metric([], gateway.nodes_restarted)
+    found.exit_signals.add_metric([], gateway.exit_signals)
+    found.timers.add_metric([], gateway.remote_timers)
     return found.all()

@@ -16,6 +16,7 @@ from typing import NoReturn
 import pytest
 
 from enotime import (
+    SHUTDOWN,
     Actor,
     RemoteRef,
     RequestContext,
@@ -252,18 +253,40 @@ async def test_a_remote_call_times_out(nodes: Nodes) -> None:
 
 
 async def test_what_a_remote_ref_cannot_do_is_a_typed_error(nodes: Nodes) -> None:
-    _, b = await nodes.node("a"), await nodes.node("b")
+    a, b = await nodes.node("a"), await nodes.node("b")
+    counter = await a.spawn(Counter, name="counter")
     remote = b.remote("a", "counter")
+    service = b.service("counting")
     probe = await Probe.start(b)
+    # What makes no sense for a service: it is served by whichever node takes the message.
     with pytest.raises(NotSupportedAcrossNodes, match="link to a service is not supported"):
-        probe.link(b.service("counting"))
+        probe.link(service)
     with pytest.raises(NotSupportedAcrossNodes, match="monitor of a service is not supported"):
-        probe.monitor(b.service("counting"))
+        probe.monitor(service)
+    with pytest.raises(NotSupportedAcrossNodes, match=r"exit signal \(kill\) to a service"):
+        b.kill(service)
+    with pytest.raises(NotSupportedAcrossNodes, match=r"exit signal \(shutdown\) to a service"):
+        b.exit(service, SHUTDOWN)
+    with pytest.raises(NotSupportedAcrossNodes, match="wait_stopped of a service"):
+        await service.wait_stopped(1)
+    with pytest.raises(NotSupportedAcrossNodes, match="kill_and_wait of a service"):
+        await b.kill_and_wait(service)
+    # What needs the local process record.
+    with pytest.raises(NotSupportedAcrossNodes, match=r"node\.stop"):
+        await b.stop(remote)
     with pytest.raises(NotSupportedAcrossNodes):
-        b.kill(remote)
+        b.register("here", remote)
     with pytest.raises(NotSupportedAcrossNodes):
-        await remote.wait_stopped(1)
+        remote.statistics()
+    with pytest.raises(NotSupportedAcrossNodes):
+        _ = remote.actor_class
+    # Not known here, and not faked: a ref does not track its actor.
+    assert remote.is_alive
+    assert remote.exit_reason is None
     assert probe.received_nothing()
+    assert counter.is_alive
+    assert b.gateway is not None
+    assert b.gateway.statistics().remote_monitors == 0
 
 
 async def test_sends_queued_when_the_node_closes_are_published_first(nodes: Nodes) -> None:
