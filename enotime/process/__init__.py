@@ -9,6 +9,9 @@ Needs the ``procs`` extra: ``pip install "enotime[procs]"``.
   intensity is exceeded, and leaves no process behind when it stops.
 - :func:`spawn_process` runs a single actor or tree in its own supervised OS
   process, for CPU-bound or crash-prone work.
+- :func:`isolated` is the child spec that does it inside an in-node tree: a
+  proxy actor owns the process and forwards to the actor, and the tree's
+  supervisor restarts both by OTP's rules.
 - ``enotime run MODULE:TREE --procs N`` is the command-line face.
 
 See ``docs/processes.md``.
@@ -28,6 +31,7 @@ from enotime.process._hygiene import (
     reap_marked,
     with_marker,
 )
+from enotime.process._isolated import IsolatedProcess, IsolatedProxy, isolated, isolated_process
 from enotime.process._spec import ProcessSpec, RestartIntensity, node_process, process_child
 from enotime.process._supervisor import (
     ChildProcess,
@@ -39,12 +43,16 @@ from enotime.process._supervisor import (
 __all__ = [
     "MARKER_ENV",
     "ChildProcess",
+    "IsolatedProcess",
+    "IsolatedProxy",
     "ProcessEvent",
     "ProcessSpec",
     "ProcessSupervisor",
     "RestartIntensity",
     "free_port",
     "free_ports",
+    "isolated",
+    "isolated_process",
     "marked_pids",
     "new_marker",
     "node_process",

@@ -26,9 +26,8 @@ import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
@@ -47,7 +46,6 @@ from enotime.process import marked_pids, reap_marked
 from enotime.registry import NODE_SERVICE
 from enotime.transport import Keyring, WireKey
 from enotime.transport._keys import ENV_VAR as WIRE_KEYS_ENV
-from tests.contract.test_transport import AMQP_URL, _amqp_answers
 from tests.integration.test_consul_http_api import FakeConsul, lower_keys, serve_fake_consul
 from tests.system._connected_trees import SERVER_ENV, SERVICE
 
@@ -134,23 +132,6 @@ class NodeProcess:
             self.process.kill()
             await self.wait()
         await asyncio.to_thread(reap_marked, self.marker, 0.5, MARKER_VAR)
-
-
-@pytest.fixture
-def broker(require_service: Callable[[str], NoReturn]) -> str:
-    """The RabbitMQ URL (skip or fail when no broker answers)."""
-    if (reason := _amqp_answers()) is not None:
-        require_service(reason)
-    return AMQP_URL
-
-
-@pytest.fixture
-async def cluster(broker: str, tmp_path: Path) -> AsyncIterator[Cluster]:
-    made = Cluster(broker, tmp_path)
-    try:
-        yield made
-    finally:
-        await made.aclose()
 
 
 class Cluster:
