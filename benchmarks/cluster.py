@@ -6,9 +6,14 @@ with ``scripts/services/rabbitmq start``). A server process (this file with
 ``--serve``) hosts both sides' servers; this process is the client. Each
 repetition measures, one after the other so that pairs share the machine load:
 
-- ENoTime: ``AmqpTransport.call`` to a service served by the other process —
-  envelope encryption (AES-256-GCM), typed message, publisher confirms,
-  mandatory publishing, manual ack after the handler, quorum service queue;
+- ENoTime, the way user code calls: ``node.service("bench-actor").call(...)``
+  from a node of this process to an actor of a node of the other process
+  (a ``RemoteRef``: the gateways on both sides, the actor's mailbox, the
+  request context) — envelope encryption (AES-256-GCM), typed message,
+  publisher confirms, mandatory publishing, manual ack after the handler,
+  quorum service queue. The targets apply to this path;
+- ENoTime's transport alone: ``AmqpTransport.call`` to a service whose handler
+  answers directly (no node, no actor), to show what the gateway costs;
 - the peer, raw aio-pika RPC as in the RabbitMQ tutorial: a request queue and
   an exclusive reply queue, publisher confirms (aio-pika's default), the same
   queue type and arguments as ours, ack after the reply is published, the same
@@ -47,6 +52,7 @@ from _common import (
     time_calls,
 )
 
+from enotime import Actor, Node, handler
 from enotime.messages import Request
 from enotime.transport import Address, AmqpTransport, Delivery, Keyring, message
 
@@ -66,6 +72,14 @@ TARGETS = {
 @dataclass(frozen=True)
 class Ping(Request[str]):
     text: str
+
+
+class EchoActor(Actor):
+    """The served actor: answers a ping with its text."""
+
+    @handler
+    def ping(self, msg: Ping) -> str:
+        return msg.text
 
 
 def _queue_arguments(exchange: str) -> dict[str, Any]:
@@ -93,6 +107,15 @@ async def serve(exchange: str, raw_queue: str) -> None:
 
     await transport.serve_service("bench", echo)
 
+    node_transport = AmqpTransport(
+        URL, "bench-server-node", keyring=Keyring.from_env(), exchange=exchange
+    )
+    await node_transport.open()
+    node = Node("bench-server-node")
+    await node.spawn(EchoActor, name="echo")
+    gateway = await node.connect(node_transport)
+    await gateway.expose("bench-actor", "echo")
+
     connection = await aio_pika.connect_robust(URL)
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=64)
@@ -118,6 +141,9 @@ async def serve(exchange: str, raw_queue: str) -> None:
     await stop.wait()
     await queue.delete(if_unused=False, if_empty=False)
     await connection.close()
+    await node.aclose()
+    await node_transport.delete_topology()
+    await node_transport.aclose()
     await transport.delete_topology()
     await transport.aclose()
 
@@ -200,6 +226,11 @@ async def client(args: argparse.Namespace, marker: str) -> Report:
             raise RuntimeError("the server process did not start")
         transport = AmqpTransport(URL, "bench-client", keyring=keyring, exchange=exchange)
         await transport.open()
+        node_transport = AmqpTransport(URL, "bench-client-node", keyring=keyring, exchange=exchange)
+        await node_transport.open()
+        node = Node("bench-client-node")
+        await node.connect(node_transport)
+        service = node.service("bench-actor")
         raw = RawClient(raw_queue)
         await raw.open()
         to = Address.service("bench")
@@ -207,6 +238,9 @@ async def client(args: argparse.Namespace, marker: str) -> Report:
         body = PAYLOAD.encode()
 
         async def ours() -> object:
+            return await service.call(ping, timeout=30)
+
+        async def transport_only() -> object:
             return await transport.call(to, ping, timeout=30)
 
         async def peers() -> object:
@@ -216,11 +250,12 @@ async def client(args: argparse.Namespace, marker: str) -> Report:
         sequential = 150 if args.quick else 600
         pipelined = 1000 if args.quick else 4000
         # warm-up: connections, queues, code paths
-        await time_calls(ours, 50, 8, timeout=CALL_TIMEOUT)
-        await time_calls(peers, 50, 8, timeout=CALL_TIMEOUT)
+        contenders = (("enotime", ours), ("transport", transport_only), ("aio_pika", peers))
+        for _, fn in contenders:
+            await time_calls(fn, 50, 8, timeout=CALL_TIMEOUT)
         series: dict[str, list[float | None]] = {}
         for rep in range(repetitions):
-            for name, fn in (("enotime", ours), ("aio_pika", peers))[:: 1 if rep % 2 else -1]:
+            for name, fn in contenders[:: 1 if rep % 2 else -1]:
                 for mode, count, width in (
                     ("sequential", sequential, 1),
                     ("inflight64", pipelined, IN_FLIGHT),
@@ -234,6 +269,9 @@ async def client(args: argparse.Namespace, marker: str) -> Report:
                         percentile(latencies, 0.99) * 1000
                     )
         await raw.aclose()
+        await node.aclose()
+        await node_transport.delete_topology()
+        await node_transport.aclose()
         await transport.delete_topology()
         await transport.aclose()
     finally:
@@ -255,6 +293,10 @@ async def client(args: argparse.Namespace, marker: str) -> Report:
         report.ratios[f"{mode}_vs_aio_pika"] = paired_ratio(
             series[f"enotime_{mode}_roundtrips_per_s"], series[f"aio_pika_{mode}_roundtrips_per_s"]
         )
+        report.ratios[f"transport_{mode}_vs_aio_pika"] = paired_ratio(
+            series[f"transport_{mode}_roundtrips_per_s"],
+            series[f"aio_pika_{mode}_roundtrips_per_s"],
+        )
         label = "sequential" if mode == "sequential" else f"{IN_FLIGHT} in flight"
         report.rows += [
             Row(
@@ -266,10 +308,17 @@ async def client(args: argparse.Namespace, marker: str) -> Report:
             ),
             Row(f"  p50 ms, {label}", f"enotime_{mode}_p50_ms", f"aio_pika_{mode}_p50_ms"),
             Row(f"  p99 ms, {label}", f"enotime_{mode}_p99_ms", f"aio_pika_{mode}_p99_ms"),
+            Row(
+                f"  transport alone, {label}",
+                f"transport_{mode}_roundtrips_per_s",
+                f"aio_pika_{mode}_roundtrips_per_s",
+                f"transport_{mode}_vs_aio_pika",
+            ),
         ]
     report.notes.append(
         f"{repetitions} repetitions; two processes on one broker; quorum request queues both "
-        "sides; ENoTime encrypts every envelope (AES-256-GCM), the peer sends plain bytes"
+        "sides; ENoTime encrypts every envelope (AES-256-GCM), the peer sends plain bytes; "
+        "'enotime' is a RemoteRef call node to actor, 'transport alone' AmqpTransport.call"
     )
     return report
 
