@@ -335,7 +335,7 @@ class Supervisor(Actor):
             return
         self._restarts_total += 1
         failed.restarts += 1
-        self.node._count_restart(self._label(), failed.spec.id)
+        self.node._count_restart(self._label(), self._metric_child(failed.spec))
         position = self._children.index(failed)
         if self._strategy is Strategy.ONE_FOR_ONE:
             group = [failed]
@@ -423,7 +423,8 @@ class Supervisor(Actor):
     # -- helpers -----------------------------------------------------------------------------
 
     async def _spawn_child(self, spec: ChildSpec) -> ActorRef[Any]:
-        self.node._count_restart(self._label(), spec.id, 0)  # the series exists from the start
+        # The series exists, at 0, from the child's first start.
+        self.node._count_restart(self._label(), self._metric_child(spec), 0)
         return await self.spawn(spec.factory, *spec.args, link=True, name=spec.name, **spec.kwargs)
 
     async def _stop_children(self, children: Sequence[_Child]) -> None:
@@ -445,6 +446,10 @@ class Supervisor(Actor):
     def _label(self) -> str:
         """How metrics name this supervisor: its registered name, else its class."""
         return self.ref.name or type(self).__qualname__
+
+    def _metric_child(self, spec: ChildSpec) -> str:
+        """How metrics name a child of this supervisor: its id, fixed by the code's specs."""
+        return spec.id
 
     def _find(self, child_id: str) -> _Child:
         for entry in self._children:
@@ -468,7 +473,9 @@ class DynamicSupervisor(Supervisor):
 
     The ``simple_one_for_one`` of OTP: strategy ``one_for_one``, child ids need
     not be unique, children are stopped concurrently when it stops, and
-    ``max_children`` caps how many may run.
+    ``max_children`` caps how many may run. Its restarts are counted by the
+    child's factory (its actor class), not by the child id, which run-time
+    code chooses: ``enotime_supervisor_restarts_total{child="Session"}``.
     """
 
     def __init__(
@@ -482,6 +489,16 @@ class DynamicSupervisor(Supervisor):
             (), strategy=Strategy.ONE_FOR_ONE, max_restarts=max_restarts, max_seconds=max_seconds
         )
         self._max_children = max_children
+
+    def _metric_child(self, spec: ChildSpec) -> str:
+        """Its children by their factory (the actor class): their ids are the caller's.
+
+        A dynamic supervisor's child ids come from run time (``session-<uid>``),
+        so labelling restarts by id would make one series per child, for ever;
+        the factory is fixed by the code, so the label stays bounded.
+        """
+        factory = spec.factory
+        return str(getattr(factory, "__qualname__", None) or type(factory).__qualname__)
 
     def _check_unique(self, child_id: str) -> None:
         if self._max_children is not None and len(self._children) >= self._max_children:

@@ -9,7 +9,19 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from enotime import Actor, ActorRef, Node, child, count_children, handler, supervisor
+from enotime import (
+    Actor,
+    ActorRef,
+    DynamicSupervisor,
+    Node,
+    child,
+    count_children,
+    handler,
+    start_child,
+    supervisor,
+    terminate_child,
+    which_children,
+)
 from enotime.messages import Request
 from enotime.metrics import NODE_METRICS, instrument, uninstrument
 
@@ -145,6 +157,64 @@ async def test_a_crash_and_a_restart_show_up_in_the_counters(
         assert after[key("enotime_actor_crashed_total", actor_class="Fragile")] == expected
         assert after[key("enotime_actor_alive", actor_class="Fragile")] == 1
     assert node.statistics().restarts_by_child == {("tree", "fragile"): 2}
+
+
+class Session(Fragile):
+    """A second class of dynamic children."""
+
+
+def restart_series(registry: CollectorRegistry, supervisor: str) -> dict[str, float]:
+    """``child`` label -> value of every restart series of ``supervisor``."""
+    return {
+        dict(labels)["child"]: value
+        for (name, labels), value in scrape(registry).items()
+        if name == "enotime_supervisor_restarts_total" and ("supervisor", supervisor) in labels
+    }
+
+
+async def test_dynamic_children_are_counted_by_class_whatever_their_ids(
+    node: Node, registry: CollectorRegistry
+) -> None:
+    """Ids chosen at run time (``session-<uid>``) make no series of their own."""
+    sup = await node.spawn(DynamicSupervisor, max_restarts=1_000, name="sessions")
+    for generation in range(2):
+        ids = [f"session-{generation}-{uid}" for uid in range(60)]
+        for n, child_id in enumerate(ids):
+            await start_child(sup, child(Session if n % 2 else Fragile, id=child_id))
+        assert restart_series(registry, "sessions") == {
+            "Fragile": 30.0 * generation,
+            "Session": 30.0 * generation,
+        }
+        running = [c.ref for c in await which_children(sup) if c.ref is not None]
+        assert len(running) == len(ids)
+        for ref in running:
+            ref.send(Crash())
+        for ref in running:
+            await ref.wait_stopped(timeout=5)
+        assert (await count_children(sup)).restarts_total == len(ids) * (generation + 1)
+        assert restart_series(registry, "sessions") == {
+            "Fragile": 30.0 * (generation + 1),
+            "Session": 30.0 * (generation + 1),
+        }
+        for child_id in ids:
+            await terminate_child(sup, child_id)
+    # The node's own counts are bounded the same way: nothing per child id is kept.
+    counted = {key for key in node.statistics().restarts_by_child if key[0] == "sessions"}
+    assert counted == {("sessions", "Fragile"), ("sessions", "Session")}
+
+
+async def test_static_children_keep_their_id_as_label(
+    node: Node, registry: CollectorRegistry
+) -> None:
+    """Two children of one class under a static supervisor: told apart by id."""
+    tree = supervisor("pool", [child(Fragile, id="left"), child(Fragile, id="right")], name="pool")
+    sup = await node.start(tree)
+    [left, _] = [c.ref for c in await which_children(sup)]
+    assert left is not None
+    left.send(Crash())
+    await left.wait_stopped(timeout=5)
+    await count_children(sup)
+    assert restart_series(registry, "pool") == {"left": 1.0, "right": 0.0}
 
 
 async def test_restarts_are_kept_when_the_supervisor_itself_restarts(
