@@ -22,6 +22,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from enotime import Actor, Node, child, count_children, handler, supervisor
+from enotime.errors import ActorExited
 from enotime.messages import Request
 from enotime.metrics import metrics_child, server_address
 
@@ -114,15 +115,20 @@ async def test_prometheus_sees_a_crash_and_a_restart(
     host, port = await server_address(node)
 
     stop_traffic = asyncio.Event()
+    crashes_asked = asyncio.Event()
 
     async def traffic() -> int:
         sent = 0
         while not stop_traffic.is_set():
             worker = node.whereis("worker")
             if worker is not None and worker.is_alive:
-                with contextlib.suppress(Exception):
-                    await worker.call(Work(sent), timeout=1.0)
+                try:
+                    assert await worker.call(Work(sent), timeout=1.0) == 2 * sent
                     sent += 1
+                except ActorExited:
+                    # The crash the test provokes: a call in the worker's mailbox behind the
+                    # Crash, or made to it as it died, fails so. Anything else fails the test.
+                    assert crashes_asked.is_set()
             await asyncio.sleep(0.005)  # paces the traffic, not a wait -- noqa: sleep-ok
         return sent
 
@@ -131,6 +137,7 @@ async def test_prometheus_sees_a_crash_and_a_restart(
         async with prometheus_scraping(f"{host}:{port}", tmp_path) as prometheus:
             for expected in (1, 2):
                 worker = node.lookup("worker")
+                crashes_asked.set()
                 worker.send(Crash())
                 await worker.wait_stopped(timeout=5)
                 assert (await count_children(root)).restarts_total == expected
