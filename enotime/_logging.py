@@ -79,10 +79,17 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line, for log pipelines (Loki, Elasticsearch...).
 
     Keys, always in this order: ``ts`` (UTC, ISO 8601 with milliseconds),
-    ``level``, ``logger``, ``message`` (``%``-arguments applied), ``node``,
-    ``actor`` and ``request_id`` (``null`` when unknown), then ``exception``
-    (the formatted traceback) only when the record carries one. Tracebacks are
-    always included: a log pipeline has no ``--verbose`` to ask again.
+    ``level``, ``logger``, ``event``, ``message`` (``%``-arguments applied),
+    ``node``, ``actor`` and ``request_id`` (``null`` when unknown), then
+    ``exception`` (the formatted traceback) only when the record carries one.
+    Tracebacks are always included: a log pipeline has no ``--verbose`` to ask
+    again.
+
+    ``event`` says *what happened*, the same for every occurrence, so a
+    pipeline can count and alert on it: the record's ``extra={"event":
+    "order.placed"}`` when it has one, else its message *template*, before the
+    ``%``-arguments (``"%r: child %r stopped (%s), restarting"``): the log
+    call's own key, bounded by the code, never by the data.
 
     ``request_id`` is read from :func:`enotime.current_context` when the
     record is made inside a handler or a ``request_context`` block. ``actor``
@@ -102,6 +109,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "event": _text(getattr(record, "event", None)) or _text(record.msg),
             "message": record.getMessage(),
             "node": _text(getattr(record, "node", None)) or self.node,
             "actor": _text(getattr(record, "actor", None)),

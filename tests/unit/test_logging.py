@@ -32,15 +32,33 @@ def test_a_json_line_carries_every_field_in_order(stream: io.StringIO) -> None:
     configure_logging("DEBUG", json=True, stream=stream, node="node-a")
     logging.getLogger("enotime.test").info("order %s placed\nfor %d items", "A-1", 3)
     [entry] = lines(stream)
-    assert list(entry) == ["ts", "level", "logger", "message", "node", "actor", "request_id"]
+    assert list(entry) == [
+        "ts", "level", "logger", "event", "message", "node", "actor", "request_id"
+    ]  # fmt: skip
     assert entry["level"] == "INFO"
     assert entry["logger"] == "enotime.test"
+    assert entry["event"] == "order %s placed\nfor %d items"
     assert entry["message"] == "order A-1 placed\nfor 3 items"  # one line, newline escaped
     assert entry["node"] == "node-a"
     assert entry["actor"] is None
     assert entry["request_id"] is None
     assert entry["ts"].endswith("+00:00")
     assert len(entry["ts"]) == len("2026-01-01T00:00:00.000+00:00")
+
+
+def test_the_event_is_the_same_for_every_occurrence_of_a_log_call(stream: io.StringIO) -> None:
+    """``event``: the message template, or the record's own ``event`` extra."""
+    configure_logging(json=True, stream=stream)
+    log = logging.getLogger("app.orders")
+    for order in ("A-1", "B-2"):
+        log.info("order %s placed", order)
+    log.info("order %s shipped", "A-1", extra={"event": "order.shipped"})
+    log.info("plain text")
+    placed_a, placed_b, shipped, plain = lines(stream)
+    assert placed_a["event"] == placed_b["event"] == "order %s placed"
+    assert (placed_a["message"], placed_b["message"]) == ("order A-1 placed", "order B-2 placed")
+    assert (shipped["event"], shipped["message"]) == ("order.shipped", "order A-1 shipped")
+    assert plain["event"] == plain["message"] == "plain text"
 
 
 def test_the_request_id_comes_from_the_current_context(stream: io.StringIO) -> None:
