@@ -404,20 +404,50 @@ KNOWN_METRICS = {
 }
 
 
+def _metrics_in(expr: str) -> set[str]:
+    """The metric names ``expr`` reads (``up``, ``enotime_*``, ``process_*``)."""
+    expr = re.sub(r'"[^"]*"', '""', expr)  # label values are not names
+    expr = re.sub(r"\[[^\]]*\]", "", expr)
+    words = set(re.findall(r"\b[a-z_:][a-z0-9_:]*\b", expr))
+    return {w for w in words if w.startswith(("enotime_", "process_")) or w == "up"}
+
+
+def _family(metric: str) -> str:
+    return re.sub(r"_(bucket|count|sum)$", "", metric)
+
+
 def test_the_dashboards_query_only_metrics_that_exist() -> None:
     """No panel for a metric nobody exports."""
     for panel_query in _queries():
-        expr = re.sub(r'"[^"]*"', '""', panel_query.expr)  # label values are not names
-        expr = re.sub(r"\[[^\]]*\]", "", expr).replace("${app_meter}", "NAME")
-        words = set(re.findall(r"\b[a-z_:][a-z0-9_:]*\b", expr))
-        metrics = {w for w in words if w.startswith(("enotime_", "process_")) or w == "up"}
-        for metric in metrics:
-            base = re.sub(r"_(bucket|count|sum)$", "", metric)
+        for metric in _metrics_in(panel_query.expr.replace("${app_meter}", "NAME")):
             assert (
                 metric in KNOWN_METRICS
-                or base in KNOWN_METRICS
+                or _family(metric) in KNOWN_METRICS
                 or re.fullmatch(r"enotime_app_NAME_(total|duration_seconds_bucket)", metric)
             ), f"{panel_query}: {metric}"
+
+
+def test_every_metric_a_node_exposes_has_a_panel() -> None:
+    """docs/metrics.md's tables, on the dashboards: a new metric needs a panel too."""
+    shown = {_family(metric) for query in _queries() for metric in _metrics_in(query.expr)}
+    assert not KNOWN_METRICS - shown
+
+
+# Fallbacks that make an expression return data whatever the node exposes: a panel
+# is evaluated without them, so that its real series must be there.
+_CONSTANT_FALLBACK = re.compile(r"\s+or\s+(?:on\s*\(\s*\)\s*)?vector\(\s*[-+0-9.eE]+\s*\)")
+
+
+def _without_constant_fallbacks(expr: str) -> str:
+    return _CONSTANT_FALLBACK.sub("", expr)
+
+
+def test_constant_fallbacks_are_left_out_of_the_evaluated_expressions() -> None:
+    assert _without_constant_fallbacks("count(x == 0) or vector(0)") == "count(x == 0)"
+    assert _without_constant_fallbacks("(sum(a) or on() vector(0)) / sum(b)") == "(sum(a)) / sum(b)"
+    assert _without_constant_fallbacks("sum(a) or  vector(1.5)") == "sum(a)"
+    kept = '(sum(a{s=~"5.."}) or 0 * sum(a)) / sum(a)'  # no data unless `a` has some
+    assert _without_constant_fallbacks(kept) == kept
 
 
 # --- a real Prometheus scrapes a real node ---------------------------------------------
@@ -548,6 +578,14 @@ class AMeteredLookup(Actor):
         raise RuntimeError("crash requested by the test")
 
 
+class Fragile(Actor):
+    """Crashed once while Prometheus scrapes, so the "in range" panels see a crash and a restart."""
+
+    @handler
+    def crash(self, msg: Crash) -> None:
+        raise RuntimeError("crash requested by the test")
+
+
 def _scrape_config(workdir: Path, node_name: str, metrics_port: int) -> Path:
     """The deploy configuration's ``enotime`` job and rules, fed by a file instead of Consul.
 
@@ -597,10 +635,32 @@ def _scrape_config(workdir: Path, node_name: str, metrics_port: int) -> Path:
     return path
 
 
-def _has_data(result: list[dict[str, Any]]) -> bool:
-    """Non-empty, with at least one finite number (a quantile of no traffic is NaN)."""
-    values: list[Any] = [s["value"][1] for s in result if "value" in s]
-    return any(math.isfinite(float(v)) for v in values)
+def _has_data(result: list[dict[str, Any]], *, non_zero: bool = False) -> bool:
+    """Non-empty, with at least one finite number (a quantile of no traffic is NaN), and
+    with ``non_zero`` one that is not 0."""
+    values = [float(s["value"][1]) for s in result if "value" in s]
+    return any(math.isfinite(v) and (v != 0 or not non_zero) for v in values)
+
+
+NON_ZERO = {
+    ("ENoTime cluster overview", "Messages handled / s"),
+    ("ENoTime cluster overview", "Crashes in range"),
+    ("ENoTime cluster overview", "Restarts in range"),
+    ("ENoTime cluster overview", "Dead letters in range"),
+    ("ENoTime actors and supervision", "Handled / s by handler"),
+    ("ENoTime transport", "Connected nodes"),
+    ("ENoTime transport", "Published / s by kind"),
+    ("ENoTime transport", "Consumed / s by queue"),
+    ("ENoTime store and crypto", "Store operations / s"),
+    ("ENoTime store and crypto", "Crypto operations / s"),
+    ("ENoTime API and login", "Requests / s"),
+    ("ENoTime API and login", "Refused tokens in range"),
+    ("ENoTime API and login", "Logins in range"),
+    ("ENoTime API and login", "Registrations in range"),
+}
+"""(dashboard, panel) whose counters the test's traffic moves while Prometheus scrapes: they
+must show more than 0. Not the counters of events it never causes (redeliveries,
+reconnects, 5xx...): those must show data, 0 included."""
 
 
 @pytest.mark.services
@@ -617,6 +677,7 @@ async def test_every_dashboard_panel_returns_data_from_a_running_node(
         [
             metrics_child(0, registry=registry),
             child(AMeteredLookup, registry, name="lookup"),
+            child(Fragile, name="fragile"),
             # The reference system: its own crypto ("crypto") and store ("store"), a mailer,
             # the login and accounts actors, notes and the front on a free port.
             demo_system(port=0, mailer=outbox, data=tmp_path / "demo"),
@@ -705,6 +766,15 @@ async def test_every_dashboard_panel_returns_data_from_a_running_node(
         try:
             config = _scrape_config(tmp_path, node.name, port)
             async with running_prometheus(config, tmp_path) as prometheus:
+                # Once Prometheus has the counters, a crash, a restart, a dead letter, a
+                # login, a registration and a refused token, for the "in range" panels.
+                await _wait_for_series(prometheus, 'enotime_login_logins_total{outcome="success"}')
+                fragile = node.lookup("fragile")
+                fragile.send(Crash())
+                await fragile.wait_stopped(timeout=5)
+                assert (await count_children(root)).restarts_total == 2
+                fragile.send(Crash())  # to the dead actor: a dead letter
+                await session.log_in_again(client)
                 missing = await _wait_for_every_panel(prometheus)
                 assert not missing, (
                     f"no data within {DEADLINE:g} s for:\n"
@@ -729,10 +799,26 @@ class ApiSession:
 
     account: str
     access_token: str
+    credentials: dict[str, str]
+    recovery_codes: list[str]
 
     @property
     def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
+
+    async def log_in_again(self, client: httpx.AsyncClient) -> None:
+        """A login with a recovery code, a new registration and a refused token."""
+        challenge = await _post(client, "/auth/login", self.credentials, 200)
+        code = {"challenge": challenge["challenge"], "code": self.recovery_codes.pop()}
+        await _post(client, "/auth/login/mfa", code, 200)
+        await _post(client, "/auth/register", {**self.credentials, "email": "two@example.com"}, 202)
+        assert (await client.get("/auth/me")).status_code == 401  # no token
+
+
+async def _post(client: httpx.AsyncClient, path: str, body: Any, status: int, **kwargs: Any) -> Any:
+    answer = await client.post(path, json=body, **kwargs)
+    assert answer.status_code == status, f"{path}: {answer.status_code} {answer.text}"
+    return answer.json() if answer.content else None
 
 
 async def _mailed_token(node: Node, outbox: Outbox, address: str, path: str) -> str:
@@ -753,9 +839,7 @@ async def _api_session(node: Node, client: httpx.AsyncClient, outbox: Outbox) ->
     credentials = {"email": email, "password": PASSWORD}
 
     async def post(path: str, body: Any, status: int, **kwargs: Any) -> Any:
-        answer = await client.post(path, json=body, **kwargs)
-        assert answer.status_code == status, f"{path}: {answer.status_code} {answer.text}"
-        return answer.json() if answer.content else None
+        return await _post(client, path, body, status, **kwargs)
 
     await post("/auth/register", credentials, 202)
     await post("/auth/register", credentials, 202)  # a duplicate: the owner is mailed
@@ -779,7 +863,7 @@ async def _api_session(node: Node, client: httpx.AsyncClient, outbox: Outbox) ->
     # Reset requests: the strict per-address limit (5 a minute) answers the sixth with 429.
     for n in range(6):
         await post("/auth/forgot-password", {"email": email}, 429 if n == 5 else 202)
-    return ApiSession(tokens["account"], tokens["access_token"])
+    return ApiSession(tokens["account"], tokens["access_token"], credentials, codes["codes"][1:])
 
 
 @contextlib.asynccontextmanager
@@ -812,7 +896,7 @@ async def _wait_for_every_panel(prometheus: str) -> list[str]:
     deadline = loop.time() + DEADLINE
     queries = _queries()
     assert len(queries) >= 20
-    pending: dict[str, str] = {}  # expression -> where it comes from
+    pending: dict[str, tuple[str, bool]] = {}  # expression -> (where it comes from, non-zero)
     resolved = False
     while loop.time() < deadline:
         if not resolved:
@@ -828,16 +912,44 @@ async def _wait_for_every_panel(prometheus: str) -> list[str]:
                     for panel_query in _queries():
                         if panel_query.dashboard == title:
                             for expr in _expand(panel_query, assignment):
-                                pending[expr] = str(panel_query)
-        for expr in list(pending):
-            if _has_data(await _query(prometheus, expr)):
+                                pending.update(_checks(panel_query, expr))
+        for expr, (_, non_zero) in list(pending.items()):
+            if _has_data(await _query(prometheus, expr), non_zero=non_zero):
                 del pending[expr]
         if resolved and not pending:
             return []
         await asyncio.sleep(0.25)  # polls Prometheus's API -- noqa: sleep-ok
     if not resolved:
         return ["the dashboard variables (label_values) found no values"]
-    return [f"{where}\n    evaluated as: {expr}" for expr, where in pending.items()]
+    return [
+        f"{where}\n    evaluated as: {expr}" + (" (must be > 0)" if non_zero else "")
+        for expr, (where, non_zero) in pending.items()
+    ]
+
+
+def _checks(panel_query: PanelQuery, expr: str) -> dict[str, tuple[str, bool]]:
+    """What must return data for one expression of a panel: the expression without its
+    constant fallbacks (non-zero where the traffic moves it), and every series it reads."""
+    where = str(panel_query)
+    non_zero = (panel_query.dashboard, panel_query.panel) in NON_ZERO
+    checks = {_without_constant_fallbacks(expr): (where, non_zero)}
+    for metric in _metrics_in(expr):
+        checks.setdefault(f'group({metric}{{job="enotime"}})', (f"{where}: reads {metric}", False))
+    return checks
+
+
+async def _wait_for_series(prometheus: str, promql: str) -> None:
+    """Poll until Prometheus has scraped ``promql``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while not await _query(prometheus, promql):
+        assert loop.time() < deadline, f"{promql}: not scraped; targets: {targets(prometheus)}"
+        await asyncio.sleep(0.1)  # polls Prometheus's API -- noqa: sleep-ok
+
+
+def test_the_panels_that_must_show_traffic_exist() -> None:
+    panels = {(query.dashboard, query.panel) for query in _queries()}
+    assert not NON_ZERO - panels
 
 
 async def _check_discovery_and_rules(prometheus: str, node_name: str, port: int) -> None:
