@@ -23,11 +23,12 @@ import os
 import re
 import socket
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from enotime._gateway import LOCK_DELAY, REGISTRATION_TTL, SESSION_TTL, check_registry_time
 from enotime.transport._keys import ENV_VAR as WIRE_KEYS_ENV
 from enotime.transport._keys import Keyring
 
@@ -68,6 +69,26 @@ _FROM_ENV: Final = "\0from-env"  # argparse's const for an option given without 
 _NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _EXCHANGE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}")
 _WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+_REGISTRY_TIMES: Final = {  # gateway option -> (its flag, default, what it bounds)
+    "registration_ttl": (
+        "--registration-ttl",
+        REGISTRATION_TTL,
+        "seconds the node's Consul registration stays healthy after each keep-alive: a node "
+        "that dies leaves the healthy nodes within this time",
+    ),
+    "session_ttl": (
+        "--session-ttl",
+        SESSION_TTL,
+        "seconds (10 or more) without renewal after which Consul ends the session that holds "
+        "the node's global names (it may wait up to twice this)",
+    ),
+    "lock_delay": (
+        "--lock-delay",
+        LOCK_DELAY,
+        "seconds (0 to 60) the global names of a node that died stay unregistrable after "
+        "its session ended",
+    ),
+}
 
 
 class UsageError(Exception):
@@ -91,6 +112,9 @@ class ConnectOptions:
         consul_token: The ACL token from ``CONSUL_HTTP_TOKEN``, or None.
         advertise_address: The address registered for the node ("" lets
             Consul use its agent's).
+        registry_times: The gateway's registry options given
+            (``registration_ttl``, ``session_ttl``, ``lock_delay``, in
+            seconds); those not given keep the gateway's defaults.
     """
 
     amqp_url: str = field(repr=False)
@@ -100,6 +124,7 @@ class ConnectOptions:
     consul: str | None = None
     consul_token: str | None = field(default=None, repr=False)
     advertise_address: str = ""
+    registry_times: Mapping[str, float] = field(default_factory=dict)
 
     def node_meta(self, metrics_port: int | None) -> dict[str, str]:
         """The metadata the node registers with: where Prometheus finds its ``/metrics``."""
@@ -107,8 +132,9 @@ class ConnectOptions:
 
 
 def add_connect_arguments(run: argparse.ArgumentParser) -> None:
-    """Add ``--amqp``, ``--amqp-exchange``, ``--wire-keys-file``, ``--consul`` and
-    ``--advertise-address`` to ``enotime run``."""
+    """Add ``--amqp``, ``--amqp-exchange``, ``--wire-keys-file``, ``--consul``,
+    ``--advertise-address``, ``--registration-ttl``, ``--session-ttl`` and
+    ``--lock-delay`` to ``enotime run``."""
     group = run.add_argument_group(
         "other nodes",
         "Connect the node to RabbitMQ (and register it in Consul) before its tree starts; "
@@ -158,6 +184,15 @@ def add_connect_arguments(run: argparse.ArgumentParser) -> None:
         "(default: --metrics-host, or this host's name when that is a wildcard such as "
         "0.0.0.0; without --metrics-port, none: Consul uses its agent's)",
     )
+    for option, (flag, default, meaning) in _REGISTRY_TIMES.items():
+        group.add_argument(
+            flag,
+            dest=option,
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help=f"--consul: {meaning} (default: {default:g})",
+        )
 
 
 def connect_options(args: argparse.Namespace) -> ConnectOptions | None:
@@ -177,6 +212,7 @@ def connect_options(args: argparse.Namespace) -> ConnectOptions | None:
             ("--wire-keys-file", args.wire_keys_file),
             ("--consul", args.consul),
             ("--advertise-address", args.advertise_address),
+            *((flag, getattr(args, name)) for name, (flag, _, _) in _REGISTRY_TIMES.items()),
         ):
             if value is not None:
                 raise UsageError(f"{option} needs --amqp (the node connects to other nodes)")
@@ -198,6 +234,7 @@ def connect_options(args: argparse.Namespace) -> ConnectOptions | None:
     elif args.advertise_address is not None:
         raise UsageError("--advertise-address needs --consul (it is the registered address)")
     advertise = _advertise_address(args)
+    times = _registry_times(args, consul is not None)
     _require_extras(consul is not None)
     return ConnectOptions(
         amqp_url=url,
@@ -207,7 +244,24 @@ def connect_options(args: argparse.Namespace) -> ConnectOptions | None:
         consul=consul,
         consul_token=token,
         advertise_address=advertise,
+        registry_times=times,
     )
+
+
+def _registry_times(args: argparse.Namespace, consul: bool) -> dict[str, float]:
+    """The ``--registration-ttl``, ``--session-ttl`` and ``--lock-delay`` given, checked."""
+    times: dict[str, float] = {}
+    for option, (flag, _, _) in _REGISTRY_TIMES.items():
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if not consul:
+            raise UsageError(f"{flag} needs --consul (it is how the node is registered there)")
+        try:
+            times[option] = check_registry_time(option, value, label=flag)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return times
 
 
 def _amqp_url(value: str) -> str:
@@ -312,6 +366,8 @@ def child_options(options: ConnectOptions) -> tuple[list[str], dict[str, str]]:
         argv += ["--consul", options.consul]
         if options.advertise_address:
             argv += ["--advertise-address", options.advertise_address]
+        for option, value in options.registry_times.items():
+            argv += [_REGISTRY_TIMES[option][0], repr(value)]
     return argv, {AMQP_URL_ENV: options.amqp_url}
 
 
@@ -369,6 +425,7 @@ async def connected(
                 registry=registry,
                 node_address=options.advertise_address or "",
                 node_meta=options.node_meta(metrics_port),
+                **options.registry_times,
             )
         except RegistryError as exc:
             raise ConnectFailed(f"cannot register in Consul at {options.consul}: {exc}") from exc

@@ -10,7 +10,9 @@ Monitors and links across nodes: each gateway runs an agent actor (the
 reserved wire name :data:`AGENT`) that watches local actors for other nodes,
 takes their links and answers their heartbeats; a node that stops answering,
 or answers as a new incarnation (it restarted), makes the monitors and links
-on its actors fire ``noconnection`` (see :class:`Gateway`).
+on its actors fire ``noconnection`` (see :class:`Gateway`). Heartbeats go both
+ways: a node that watches local actors for another node heartbeats it too,
+and drops those watches when it stops answering.
 
 Exit signals, timers and waits across nodes: ``node.exit``/``node.kill`` of a
 :class:`RemoteRef` send that node's agent an ``ExitSignal`` (fire and forget,
@@ -44,7 +46,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar, overload
 
@@ -79,7 +81,17 @@ if TYPE_CHECKING:
     from enotime.registry._port import AbstractRegistry
     from enotime.transport._port import AbstractTransport, Address, Delivery, Subscription
 
-__all__ = ["Gateway", "GatewayStatistics", "RemoteMonitor", "RemoteRef"]
+__all__ = [
+    "LOCK_DELAY",
+    "REGISTRATION_TTL",
+    "REGISTRY_RANGES",
+    "SESSION_TTL",
+    "Gateway",
+    "GatewayStatistics",
+    "RemoteMonitor",
+    "RemoteRef",
+    "check_registry_time",
+]
 
 log = logging.getLogger("enotime.gateway")
 
@@ -102,7 +114,8 @@ AGENT: Final = "enotime.gateway"
 """The actor name, on every connected node, of the gateway's agent (reserved).
 
 Monitors across nodes and heartbeats are messages to it: ``Watch``,
-``Unwatch``, ``Ping`` (from the watching node) and ``RemoteDown`` (back to it).
+``Unwatch`` and ``Ping`` from the watching node, ``RemoteDown`` and ``Ping``
+back to it (the watched node heartbeats its watchers too).
 Links add ``Link``; then either node sends ``RemoteDown`` (its end stopped)
 or ``Unwatch`` (its end unlinked) to the other. ``ExitSignal`` carries
 ``node.exit``/``node.kill``. Protocol version 2: requests and answers carry
@@ -114,6 +127,44 @@ _PID_PREFIX: Final = "enotime.pid."
 
 _SIGNALS_REMEMBERED: Final = 4096
 """Ids of the latest exit signals a gateway remembers, to ignore their redeliveries."""
+
+REGISTRATION_TTL: Final = 10.0
+"""Default ``registration_ttl``: seconds a node's registration stays healthy after a keep-alive."""
+SESSION_TTL: Final = 15.0
+"""Default ``session_ttl``: seconds the session holding a node's global names outlives it."""
+LOCK_DELAY: Final = 15.0
+"""Default ``lock_delay``: seconds a lapsed session's names stay unregistrable."""
+
+REGISTRY_RANGES: Final[Mapping[str, tuple[float, float]]] = {
+    "registration_ttl": (1.0, 86_400.0),
+    "session_ttl": (10.0, 86_400.0),
+    "lock_delay": (0.0, 60.0),
+}
+"""Seconds each registry option of a gateway accepts: those of the registry port (Consul's)."""
+
+
+def check_registry_time(option: str, value: object, *, label: str | None = None) -> float:
+    """Return ``value`` as seconds if it is in range for the gateway's registry ``option``.
+
+    Args:
+        option: A key of :data:`REGISTRY_RANGES` (``session_ttl``, ...).
+        value: The number of seconds given.
+        label: How the caller named the option (``--session-ttl``); ``option`` by default.
+
+    Raises:
+        ValueError: ``value`` is not a finite number of seconds within the
+            option's range; the message names the option.
+    """
+    low, high = REGISTRY_RANGES[option]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not low <= value <= high  # NaN compares false: refused too
+    ):
+        raise ValueError(
+            f"{label or option} must be a number of seconds from {low:g} to {high:g}, not {value!r}"
+        )
+    return float(value)
 
 
 def _now_ms() -> int:
@@ -146,6 +197,11 @@ class GatewayStatistics:
             delivered, ignored.
         remote_timers: ``send_after`` timers to remote refs that have not
             fired yet.
+        remote_watches: Monitors that other nodes hold now on local actors
+            (this node watches those actors for them, and heartbeats them).
+        watches_dropped: Watches dropped because their watching node stopped
+            answering heartbeats or restarted (nobody was left to tell when
+            the actor stops).
     """
 
     outbox: int
@@ -158,6 +214,8 @@ class GatewayStatistics:
     exit_signals: int = 0
     duplicate_exit_signals: int = 0
     remote_timers: int = 0
+    remote_watches: int = 0
+    watches_dropped: int = 0
 
 
 # -- the wire form of monitors across nodes ---------------------------------------------------
@@ -305,6 +363,31 @@ class _RemoteDown:
     reason: _WireReason
 
 
+class _WatchFor:
+    """A monitor another node holds on a local actor: the watched node's side of it.
+
+    The agent holds it (and the local :class:`Monitor` it took); the gateway
+    tracks it among the items on the watching node, so that node is
+    heartbeated while it is held, as for a half of a link. When the watching
+    node stops answering, or answers as another incarnation than the one that
+    asked for the watch, the gateway drops it (:meth:`Gateway._fire`).
+    """
+
+    __slots__ = ("_id", "_incarnation", "active", "monitor", "node")
+
+    def __init__(
+        self, monitor_id: str, node: str, incarnation: str | None, monitor: Monitor
+    ) -> None:
+        self._id = monitor_id
+        self.node = node  # the watching node
+        self._incarnation = incarnation  # its gateway's (None: it asked with v1)
+        self.monitor = monitor
+        self.active = True
+
+    def __repr__(self) -> str:
+        return f"<watch {self._id} of {self.monitor.ref!r} for {self.node}>"
+
+
 class _Agent(Actor):
     """The gateway's actor: watches and links local actors for other nodes, answers heartbeats.
 
@@ -315,8 +398,7 @@ class _Agent(Actor):
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
-        # monitor id -> (watching node, its incarnation or None for v1, the local monitor)
-        self._watches: dict[str, tuple[str, str | None, Monitor]] = {}
+        self._watches: dict[str, _WatchFor] = {}  # by monitor id
         self._ids: dict[Monitor, str] = {}
 
     def _answer(self, reason: _WireReason | None = None) -> _Answer:
@@ -344,22 +426,25 @@ class _Agent(Actor):
         monitor = self.monitor(ref)
         if not monitor.active:  # already dead: its Down(noproc) is in our mailbox, ignored
             return _WireReason.of(NOPROC)
-        self._watches[monitor_id] = (watcher_node, incarnation, monitor)
+        watch = _WatchFor(monitor_id, watcher_node, incarnation, monitor)
+        self._watches[monitor_id] = watch
         self._ids[monitor] = monitor_id
+        self._gateway._track(watch)
         return None
 
-    def _drop_watches(self, node: str, incarnation: str) -> int:
-        """``node`` is now ``incarnation``: drop the watches its earlier incarnations asked for."""
-        stale = [
-            monitor_id
-            for monitor_id, (watcher, known, _) in self._watches.items()
-            if watcher == node and known is not None and known != incarnation
-        ]
-        for monitor_id in stale:
-            _, _, monitor = self._watches.pop(monitor_id)
-            self._ids.pop(monitor, None)
-            self.demonitor(monitor)
-        return len(stale)
+    def _end_watch(self, monitor_id: str) -> _WatchFor | None:
+        """Forget the watch ``monitor_id`` (the actor stopped, or no one waits for it)."""
+        watch = self._watches.pop(monitor_id, None)
+        if watch is not None:
+            self._ids.pop(watch.monitor, None)
+            watch.active = False
+            self._gateway._forget(watch, unwatch=False)
+        return watch
+
+    def _drop_watch(self, watch: _WatchFor) -> None:
+        """Stop watching for a watcher gone or restarted (the gateway fired ``watch``)."""
+        if self._end_watch(watch._id) is not None:
+            self.demonitor(watch.monitor)
 
     @handler
     def accept_link(self, msg: _Link) -> _Answer:
@@ -372,10 +457,9 @@ class _Agent(Actor):
 
     @handler
     def unwatch(self, msg: _Unwatch) -> None:
-        watch = self._watches.pop(msg.monitor_id, None)
+        watch = self._end_watch(msg.monitor_id)
         if watch is not None:
-            self._ids.pop(watch[2], None)
-            self.demonitor(watch[2])
+            self.demonitor(watch.monitor)
         else:
             self._gateway._unlinked(msg.monitor_id)
 
@@ -398,13 +482,13 @@ class _Agent(Actor):
 
     @handler
     def down(self, msg: Down) -> None:
-        monitor_id = self._ids.pop(msg.monitor, None)
-        if monitor_id is None:
+        monitor_id = self._ids.get(msg.monitor)
+        watch = None if monitor_id is None else self._end_watch(monitor_id)
+        if watch is None:
             self._gateway._global_down(msg.monitor)
             return
-        watcher_node, _, _ = self._watches.pop(monitor_id)
         self._gateway._tell(
-            watcher_node, _RemoteDown(self._gateway.node_id, monitor_id, _WireReason.of(msg.reason))
+            watch.node, _RemoteDown(self._gateway.node_id, watch._id, _WireReason.of(msg.reason))
         )
 
 
@@ -701,6 +785,19 @@ class RemoteRef(ActorRef[Any]):
         return f"<RemoteRef {self._address} via {self._gateway.node_id}>"
 
 
+_Tracked = RemoteMonitor | _RemoteLink | _WatchFor
+"""What a gateway holds per other node, and heartbeats that node for."""
+
+
+def _key(item: _Tracked) -> str:
+    """``item``'s key among those held for its node.
+
+    A watch is keyed apart from monitors: a node that monitors its own actor
+    through a :class:`RemoteRef` holds both under one monitor id.
+    """
+    return f"watch.{item._id}" if isinstance(item, _WatchFor) else item._id
+
+
 class Gateway:
     """Connects a node to a transport: serves its queue, exposes services, publishes sends.
 
@@ -717,6 +814,14 @@ class Gateway:
     ``Unwatch``. No such actor there: ``noproc``; a node that stops
     answering: ``noconnection`` on this node's side, within
     :attr:`noconnection_after`.
+
+    Monitors across nodes heartbeat both ways too: the watching node pings
+    the watched one (its monitors fire ``noconnection`` when that stops
+    answering), and the watched node pings each node it watches local actors
+    for, dropping that node's watches when it stops answering (within this
+    gateway's :attr:`noconnection_after`) or answers as a new incarnation, so
+    a vanished watcher leaves nothing behind
+    (``statistics().remote_watches``, ``watches_dropped``).
 
     Restarts: each gateway draws an incarnation id when it is made; v2
     ``Ping``, ``Watch`` and ``Link`` requests carry the asker's and their
@@ -745,13 +850,14 @@ class Gateway:
             :class:`~enotime.errors.UnknownActor`.
         close_timeout: Seconds :meth:`aclose` waits for queued sends to be
             published; those left are recorded as dead letters.
-        heartbeat_interval: While this node monitors actors on another node
-            or has links there, seconds between two heartbeats (a ``call`` to
-            that node's gateway).
+        heartbeat_interval: While this node monitors actors on another node,
+            has links there or watches local actors for it, seconds between
+            two heartbeats (a ``call`` to that node's gateway).
         heartbeat_misses: Consecutive failed heartbeats after which that node
             counts as gone: every monitor on its actors fires ``Down`` with
             reason ``noconnection``, every local actor linked there gets an
-            exit signal ``noconnection``, and they are forgotten.
+            exit signal ``noconnection``, the watches held for it are
+            dropped, and they are all forgotten.
         heartbeat_timeout: Seconds one heartbeat waits for its answer; at most
             ``heartbeat_interval``, which it defaults to.
         registry: A registry (:mod:`enotime.registry`) for global names; it
@@ -764,6 +870,21 @@ class Gateway:
             metrics can be scraped, for example).
         node_meta: Metadata of the registration, such as
             ``{"metrics_port": "9464"}`` (what Prometheus's Consul discovery reads).
+        registration_ttl: Seconds the node's registration stays healthy after
+            each keep-alive (the registry passes it every third of that): a
+            node that dies leaves healthy-node listings within this time.
+            1 to 86,400; 10 by default.
+        session_ttl: Seconds without renewal after which the registry may end
+            the session that holds the node's global names (renewed every
+            half of that): a node that dies keeps its names this long (up to
+            twice on Consul). 10 to 86,400; 15 by default.
+        lock_delay: Seconds the names of a session that lapsed stay
+            unregistrable (``NameTaken`` with ``holder=None``), so the node
+            that held them has time to notice; not after a clean release.
+            0 to 60; 15 by default.
+
+    The three registry options are ignored without a ``registry``; a bad
+    value of any of them raises :class:`ValueError` naming it.
 
     A node that vanishes is noticed within ``heartbeat_interval *
     heartbeat_misses + heartbeat_timeout`` seconds (:attr:`noconnection_after`;
@@ -784,6 +905,9 @@ class Gateway:
         registry: AbstractRegistry | None = None,
         node_address: str = "",
         node_meta: Mapping[str, str] | None = None,
+        registration_ttl: float = REGISTRATION_TTL,
+        session_ttl: float = SESSION_TTL,
+        lock_delay: float = LOCK_DELAY,
     ) -> None:
         if heartbeat_timeout is None:
             heartbeat_timeout = heartbeat_interval
@@ -803,8 +927,10 @@ class Gateway:
         self.heartbeat_misses = heartbeat_misses
         self.heartbeat_timeout = heartbeat_timeout
         self._agent: ActorRef[_Agent] | None = None
-        self._watched: dict[str, dict[str, RemoteMonitor | _RemoteLink]] = {}
+        # Per other node, by id: its actors we monitor, links with it, watches we hold for it.
+        self._watched: dict[str, dict[str, _Tracked]] = {}
         self._links: dict[str, _RemoteLink] = {}
+        self._watches_dropped = 0
         # Names unnamed actors by pid for links; a restarted node's pids are not the same actors.
         # Also tells other nodes that this is not the node they knew before a restart.
         self._incarnation = uuid.uuid4().hex[:12]
@@ -822,6 +948,9 @@ class Gateway:
         self.registry = registry
         self.node_address = node_address
         self.node_meta = dict(node_meta or {})
+        self.registration_ttl = check_registry_time("registration_ttl", registration_ttl)
+        self.session_ttl = check_registry_time("session_ttl", session_ttl)
+        self.lock_delay = check_registry_time("lock_delay", lock_delay)
         self._registration: Registration | None = None
         self._session: Session | None = None
         self._globals: dict[str, Monitor] = {}
@@ -849,12 +978,15 @@ class Gateway:
 
     def statistics(self) -> GatewayStatistics:
         """A snapshot of this gateway's counters (its transport's: ``transport.statistics()``)."""
+        agent = self._agent
+        watches = len(self._agent_actor()._watches) if agent is not None and agent.is_alive else 0
         return GatewayStatistics(
             outbox=sum(1 for item in self._outbox if not isinstance(item, asyncio.Future))
             + int(self._publishing),
             unknown_actor=self._unknown_actor,
             remote_monitors=sum(len(watched) for watched in self._watched.values())
-            - len(self._links),
+            - len(self._links)
+            - watches,
             heartbeat_failures=self._heartbeat_failures,
             nodes_lost=self._nodes_lost,
             remote_links=len(self._links),
@@ -862,6 +994,8 @@ class Gateway:
             exit_signals=self._exit_signals,
             duplicate_exit_signals=self._duplicate_exit_signals,
             remote_timers=len(self._timers),
+            remote_watches=watches,
+            watches_dropped=self._watches_dropped,
         )
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -878,9 +1012,16 @@ class Gateway:
         if registry is not None and self._session is None:
             if self._registration is None:
                 self._registration = await registry.register_node(
-                    self.node_id, address=self.node_address, meta=self.node_meta
+                    self.node_id,
+                    address=self.node_address,
+                    meta=self.node_meta,
+                    ttl=self.registration_ttl,
                 )
-            self._session = await registry.create_session(name=f"enotime-node-{self.node_id}")
+            self._session = await registry.create_session(
+                name=f"enotime-node-{self.node_id}",
+                ttl=self.session_ttl,
+                lock_delay=self.lock_delay,
+            )
 
     async def stop_serving(self) -> None:
         """Stop consuming; unfinished messages go back to their queues. Idempotent."""
@@ -1135,10 +1276,10 @@ class Gateway:
         self._start(self._watch(monitor))
         return monitor
 
-    def _track(self, item: RemoteMonitor | _RemoteLink) -> None:
+    def _track(self, item: _Tracked) -> None:
         """Hold ``item`` among those on its node, and heartbeat that node while any is."""
         node = item.node
-        self._watched.setdefault(node, {})[item._id] = item
+        self._watched.setdefault(node, {})[_key(item)] = item
         if isinstance(item, _RemoteLink):
             self._links[item._id] = item
         if node not in self._heartbeats:
@@ -1175,8 +1316,10 @@ class Gateway:
         that answers v2 as an unknown message type is asked v1, now and until
         it sends a v2 request itself or is lost (its incarnation is then None).
         ``ordered``: published after this node's queued sends (never overtakes them).
+        A transport that cannot encode ``request`` (its message registry knows
+        v1 only, as an older release's) asks ``legacy``.
         """
-        from enotime.transport import Address, RemoteError
+        from enotime.transport import Address, RemoteError, UnknownMessageType
 
         async def ask(message: object) -> object:
             if ordered:
@@ -1187,6 +1330,8 @@ class Gateway:
         if node not in self._legacy:
             try:
                 reply = await ask(request)
+            except UnknownMessageType:  # raised here, encoding: this node speaks v1 only
+                pass
             except RemoteError as exc:
                 if exc.error_type != "enotime.UnknownMessageType":
                     raise
@@ -1211,8 +1356,8 @@ class Gateway:
         A different incarnation than the last one seen means that node
         restarted, however fast: every monitor and link half bound to an
         earlier incarnation fires ``noconnection`` (as if it had missed its
-        heartbeats), and the agent drops the watches its earlier incarnation
-        asked for.
+        heartbeats), and the watches its earlier incarnations asked for are
+        dropped.
         """
         self._legacy.discard(node)
         previous = self._incarnations.get(node)
@@ -1227,21 +1372,22 @@ class Gateway:
             for item in self._watched.get(node, {}).values()
             if item._incarnation is not None and item._incarnation != incarnation
         ]
-        dropped = 0
-        agent = self._agent
-        if agent is not None and agent.is_alive:
-            dropped = self._agent_actor()._drop_watches(node, incarnation)
+        self._cut(stale, f"{node} restarted (incarnation {incarnation}, was {previous})")
+
+    def _cut(self, items: Collection[_Tracked], why: str) -> None:
+        """Another node is gone or restarted: fire or drop what is held there, saying ``why``.
+
+        Monitors and links get ``noconnection``; watches held for it are dropped.
+        """
+        watches = sum(isinstance(item, _WatchFor) for item in items)
         log.warning(
-            "gateway %s: %s restarted (incarnation %s, was %s); %d monitors and links get "
-            "noconnection, %d watches for it dropped",
+            "gateway %s: %s; %d monitors and links get noconnection, %d watches for it dropped",
             self.node_id,
-            node,
-            incarnation,
-            previous,
-            len(stale),
-            dropped,
+            why,
+            len(items) - watches,
+            watches,
         )
-        for item in stale:
+        for item in list(items):
             self._fire(item, NOCONNECTION)
 
     async def _watch(self, monitor: RemoteMonitor) -> None:
@@ -1288,28 +1434,29 @@ class Gateway:
                         self._nodes_lost += 1
                         self._legacy.discard(node)  # whatever comes back is asked v2 first
                         watched = self._watched.pop(node, {})
-                        log.warning(
-                            "gateway %s: %s missed %d heartbeats; %d monitors and links get "
-                            "noconnection",
-                            self.node_id,
-                            node,
-                            misses,
-                            len(watched),
-                        )
-                        for monitor in list(watched.values()):
-                            self._fire(monitor, NOCONNECTION)
+                        self._cut(watched.values(), f"{node} missed {misses} heartbeats")
                         return
                 await asyncio.sleep(max(tick - loop.time(), 0.0))
         finally:
             if self._heartbeats.get(node) is asyncio.current_task():
                 del self._heartbeats[node]
 
-    def _fire(self, monitor: RemoteMonitor | _RemoteLink, reason: ExitReason) -> None:
-        """Deliver ``monitor``'s ``Down``, or a link's exit signal, with ``reason`` (once)."""
+    def _fire(self, monitor: _Tracked, reason: ExitReason) -> None:
+        """Deliver ``monitor``'s ``Down``, or a link's exit signal, with ``reason`` (once).
+
+        A watch held for another node is dropped instead: nobody is left to tell.
+        """
         if not monitor.active:
             return
         monitor.active = False
         self._forget(monitor, unwatch=False)
+        if isinstance(monitor, _WatchFor):
+            if not self._closed:
+                self._watches_dropped += 1
+            agent = self._agent
+            if agent is not None and agent.is_alive:
+                self._agent_actor()._drop_watch(monitor)
+            return
         if isinstance(monitor, _RemoteLink):
             local = monitor._local
             if local.links:
@@ -1327,13 +1474,13 @@ class Gateway:
             watcher.held_monitors.discard(monitor)
         watcher.deliver_system(Down(monitor, monitor._remote, reason))
 
-    def _forget(self, monitor: RemoteMonitor | _RemoteLink, *, unwatch: bool) -> None:
+    def _forget(self, monitor: _Tracked, *, unwatch: bool) -> None:
         if isinstance(monitor, _RemoteLink):
             self._links.pop(monitor._id, None)
         node = monitor.node
         watched = self._watched.get(node)
         if watched is not None:
-            watched.pop(monitor._id, None)
+            watched.pop(_key(monitor), None)
             if not watched:  # nothing left to watch there: stop its heartbeat now
                 del self._watched[node]
                 heartbeat = self._heartbeats.pop(node, None)

@@ -263,6 +263,23 @@ class Node:
         closes the gateway when it closes (releasing its global names and
         deregistering); the transport and the registry stay the caller's
         (close them after the node).
+
+        Args:
+            transport: An open transport.
+            registry: A registry to join, or None (no global names).
+            **options: The gateway's options (see :class:`~enotime.Gateway`):
+                ``heartbeat_interval``, ``heartbeat_misses`` and
+                ``heartbeat_timeout`` bound how soon a vanished node is
+                noticed; with a registry, ``registration_ttl`` (10 s),
+                ``session_ttl`` (15 s) and ``lock_delay`` (15 s) bound how
+                long a node that dies keeps its global names (about
+                ``session_ttl + lock_delay``); ``node_address``,
+                ``node_meta``, ``send_timeout``, ``restart_grace``,
+                ``close_timeout``.
+
+        Raises:
+            ValueError: An option out of range (the message names it).
+            RuntimeError: The node is connected already.
         """
         from enotime._gateway import Gateway
 

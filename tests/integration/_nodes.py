@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, NoReturn
 
 from enotime import Gateway, Node
@@ -32,7 +32,7 @@ class Nodes:
     """Nodes of one test, each connected to its own transport of the test's cluster.
 
     With a ``registry``, each node joins it through its own peer of that shared
-    state; ``connect_options`` go to every ``node.connect``.
+    state (:attr:`peers`); ``connect_options`` go to every ``node.connect``.
     """
 
     def __init__(
@@ -43,16 +43,23 @@ class Nodes:
         self.registries: list[InMemoryRegistry] = [registry] if registry is not None else []
         self.connect_options = connect_options
         self.transports: dict[str, AbstractTransport] = {}
+        self.peers: dict[str, InMemoryRegistry] = {}
         self.nodes: list[Node] = []
 
-    async def node(self, name: str, **transport_options: Any) -> Node:
-        """A new node ``name`` on a new transport (``transport_options`` go to that)."""
+    async def node(
+        self, name: str, *, connect: Mapping[str, Any] | None = None, **transport_options: Any
+    ) -> Node:
+        """A new node ``name`` on a new transport (``transport_options`` go to that).
+
+        ``connect`` adds to (or overrides) the test's connect options for this node.
+        """
         transport = await self.cluster.node(name, **transport_options)
         self.transports[name] = transport
-        options = dict(self.connect_options)
+        options = {**self.connect_options, **(connect or {})}
         if self.registry is not None:
             peer = self.registry.peer()
             self.registries.append(peer)
+            self.peers[name] = peer
             options["registry"] = peer
         node = Node(name)
         await node.__aenter__()
@@ -70,6 +77,20 @@ class Nodes:
         """
         await self.transports[name].aclose()
         return await self.node(name)
+
+    async def kill(self, name: str) -> None:
+        """Node ``name`` dies as under ``kill -9``: nothing it holds is given back.
+
+        Its transport closes under it, and its registry peer stops beating:
+        no registration deregistered, no session destroyed, so they lapse with
+        their TTLs on the registry's clock. The node object lives on,
+        unreachable, until :meth:`aclose`.
+        """
+        await self.transports[name].aclose()
+        peer = self.peers.get(name)
+        if peer is not None:
+            for kept in [*peer._registrations, *peer._sessions]:
+                await kept._stop()  # the keep-alive task, as the process's death would
 
     async def aclose(self) -> None:
         for node in reversed(self.nodes):

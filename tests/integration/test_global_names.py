@@ -4,7 +4,9 @@ Two ``Node`` objects in one process, each with its own transport and its own
 ``InMemoryRegistry`` peer on one shared state, parametrised over
 ``LocalTransport`` and ``AmqpTransport`` on the real RabbitMQ (skipped with
 the reason on a laptop, failed in CI), as in ``test_remote_refs``. Waits for a
-name's release are blocking queries on its key (``kv_watch``), never sleeps.
+name's release are blocking queries on its key (``kv_watch``), never sleeps;
+where a node dies, the registry measures its TTLs on a :class:`ManualClock`
+that only the test moves.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from enotime import errors as kernel_errors
 from enotime.errors import NameNotFound, NotSupportedAcrossNodes
 from enotime.messages import Request
 from enotime.registry import NAMES_PREFIX, InMemoryRegistry, NameTaken
+from enotime.testing import ManualClock
 from enotime.transport import message
 from tests.contract.test_transport import WAIT, Cluster
 from tests.integration._nodes import Nodes, open_nodes
@@ -63,6 +66,27 @@ async def nodes(
 ) -> AsyncIterator[Nodes]:
     async with open_nodes(request.param, require_service, registry=InMemoryRegistry()) as made:
         yield made
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=["local", "amqp"])
+async def timed(
+    request: pytest.FixtureRequest, require_service: Callable[[str], NoReturn], clock: ManualClock
+) -> AsyncIterator[Nodes]:
+    """Nodes whose registry measures TTLs and lock-delays on ``clock``."""
+    registry = InMemoryRegistry(clock=clock)
+    async with open_nodes(request.param, require_service, registry=registry) as made:
+        yield made
+
+
+def elapse(nodes: Nodes, clock: ManualClock, seconds: float) -> None:
+    """Move the registry's time by ``seconds`` and apply the TTLs due."""
+    clock.advance(seconds)
+    shared_registry(nodes).reap()
 
 
 async def released(registry: InMemoryRegistry, name: str) -> None:
@@ -178,6 +202,55 @@ async def test_a_closed_node_leaves_the_registry_and_its_names(nodes: Nodes) -> 
     ref = await b.lookup_global("ledger")
     assert not isinstance(ref, RemoteRef)
     assert await ref.call(Bump(3), timeout=WAIT) == 3
+
+
+async def test_a_node_that_dies_gives_its_names_up_after_its_session_ttl_and_lock_delay(
+    timed: Nodes, clock: ManualClock
+) -> None:
+    registry = shared_registry(timed)
+    short = {"registration_ttl": 5, "session_ttl": 10, "lock_delay": 3}
+    a = await timed.node("a", connect=short)
+    b = await timed.node("b")  # the defaults: its session outlives this test's 13 s
+    await a.register_global("ledger", await a.spawn(Counter, name="counter"))
+    mine = await b.spawn(Counter, name="counter")
+    await timed.kill("a")  # no clean release: a's registration and session stop beating
+
+    elapse(timed, clock, 4.5)
+    assert await node_names(registry) == ["a", "b"]
+    elapse(timed, clock, 0.5)  # a's registration_ttl: a is no longer a healthy node
+    assert await node_names(registry) == ["b"]
+
+    elapse(timed, clock, 4.5)  # 9.5 s: a's session still holds the name
+    with pytest.raises(NameTaken) as taken:
+        await b.register_global("ledger", mine)
+    assert taken.value.holder == "a/counter"
+    elapse(timed, clock, 0.5)  # a's session_ttl: its session ends, the name is free...
+    assert await registry.resolve_name("ledger") is None
+    assert await b.whereis_global("ledger") is None
+    with pytest.raises(NameTaken) as delayed:
+        await b.register_global("ledger", mine)
+    assert delayed.value.holder is None  # ...but inside a's lock_delay
+
+    elapse(timed, clock, 2.5)
+    with pytest.raises(NameTaken):
+        await b.register_global("ledger", mine)
+    elapse(timed, clock, 0.5)  # session_ttl + lock_delay after a died: b may take the name
+    await b.register_global("ledger", mine)
+    assert await b.whereis_global("ledger") is mine
+    assert await registry.resolve_name("ledger") == "b/counter"
+
+
+async def test_registry_times_are_checked_on_connect(nodes: Nodes) -> None:
+    for option, value, says in [
+        ("registration_ttl", 0.5, "registration_ttl must be a number of seconds from 1 to 86400"),
+        ("session_ttl", 5, "session_ttl must be a number of seconds from 10 to 86400, not 5"),
+        ("lock_delay", 61, "lock_delay must be a number of seconds from 0 to 60"),
+        ("lock_delay", float("nan"), "lock_delay must be"),
+        ("session_ttl", "15", "session_ttl must be"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            await nodes.node(f"bad-{option}", connect={option: value})
+    assert await node_names(shared_registry(nodes)) == []  # refused before registering
 
 
 async def test_misuse_is_refused(nodes: Nodes) -> None:

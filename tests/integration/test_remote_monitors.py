@@ -186,6 +186,56 @@ async def test_a_vanished_node_is_down_noconnection_and_nothing_leaks(nodes: Nod
     assert not leaked
 
 
+async def test_the_watched_node_drops_the_watches_of_a_vanished_watcher_within_the_bound(
+    nodes: Nodes,
+) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    victim = await b.spawn(Victim, name="victim")
+    other = await b.spawn(Victim, name="other")
+    probe = await Probe.start(a)
+    probe.monitor(a.remote("b", "victim"))
+    probe.monitor(a.remote("b", "other"))
+    await settled(a)
+    assert gateway(b).statistics().remote_watches == 2
+    assert victim.statistics().monitors == 1  # b's agent watches it for a
+    # b heartbeats the node it watches actors for, as both ends of a link do.
+    heartbeat = gateway(b)._heartbeats["a"]
+    loop = asyncio.get_running_loop()
+    gone = loop.time()
+    await nodes.transports["a"].aclose()  # a vanishes without a word: no Unwatch ever comes
+    async with asyncio.timeout(WAIT):
+        await heartbeat  # b's heartbeats to a give up
+    assert loop.time() - gone <= gateway(b).noconnection_after + SLACK
+    stats = gateway(b).statistics()
+    assert (stats.remote_watches, stats.watches_dropped, stats.nodes_lost) == (0, 2, 1)
+    assert agent_watches(b) == 0
+    assert (victim.statistics().monitors, other.statistics().monitors) == (0, 0)
+    assert no_monitor_tasks(b)
+
+
+async def test_the_watched_node_heartbeats_a_watcher_only_while_it_holds_its_watches(
+    nodes: Nodes,
+) -> None:
+    a, b = await nodes.node("a"), await nodes.node("b")
+    victim = await b.spawn(Victim, name="victim")
+    await b.spawn(Victim, name="other")
+    probe = await Probe.start(a)
+    probe.monitor(a.remote("b", "victim"))
+    cancelled = probe.monitor(a.remote("b", "other"))
+    await settled(a)
+    assert "a" in gateway(b)._heartbeats
+    probe._actor.demonitor(cancelled)
+    await handled_by(b, a)  # the Unwatch
+    assert gateway(b).statistics().remote_watches == 1
+    assert "a" in gateway(b)._heartbeats
+    victim.send(Quit())
+    assert (await probe.expect(Down, timeout=WAIT)).reason.kind == "normal"
+    # The last watch ended with its actor: b stops heartbeating a; nothing was dropped.
+    assert no_monitor_tasks(b)
+    stats = gateway(b).statistics()
+    assert (stats.remote_watches, stats.watches_dropped) == (0, 0)
+
+
 async def test_closing_the_watching_gateway_fires_noconnection_and_stops_its_tasks(
     nodes: Nodes,
 ) -> None:
@@ -272,7 +322,8 @@ async def test_a_restarted_watching_node_leaves_no_watches_behind(patient: Nodes
     probe.monitor(b.remote("a", "victim"))  # the new incarnation's Watch names it
     await settled(b)
     assert agent_watches(a) == 1  # the watch of b's previous incarnation was dropped
-    assert gateway(a).statistics().nodes_restarted == 1
+    stats = gateway(a).statistics()
+    assert (stats.nodes_restarted, stats.watches_dropped, stats.remote_watches) == (1, 1, 1)
     victim.send(Crash("boom"))
     assert (await probe.expect(Down, timeout=WAIT)).reason.kind == "crash"
     assert agent_watches(a) == 0

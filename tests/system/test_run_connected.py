@@ -312,6 +312,12 @@ async def test_consul_registration_carries_the_metrics_port(
         "--consul",  # from CONSUL_HTTP_ADDR
         "--metrics-port",
         "0",
+        "--registration-ttl",
+        "5",
+        "--session-ttl",
+        "20",
+        "--lock-delay",
+        "2",
         **{CONSUL_ADDR_ENV: consul.url, CONSUL_TOKEN_ENV: "node-token"},
     )
     await node.expect(rf"^serving {name} \d+$")  # registered before the tree started
@@ -323,8 +329,10 @@ async def test_consul_registration_carries_the_metrics_port(
     metrics_port = int(registered["Meta"]["metrics_port"])
     assert registered["Meta"] == {"enotime_node": name, "metrics_port": str(metrics_port)}
     assert registered["check"]["Status"] == "passing"
+    assert registered["check"]["ttl"] == 5  # --registration-ttl
     assert {r.token for r in consul.requests} == {"node-token"}
-    assert len(consul.sessions) == 1  # the gateway's, for global names
+    (session,) = consul.sessions.values()  # the gateway's, for global names
+    assert (session["ttl"], session["lock_delay"]) == (20, 2)  # --session-ttl, --lock-delay
     # Prometheus would scrape <address>:<metrics_port>/metrics: the node serves it there.
     body = await asyncio.to_thread(_get, f"http://127.0.0.1:{metrics_port}/metrics")
     assert f'enotime_node_info{{node="{name}"' in body
@@ -412,6 +420,27 @@ KEY = WireKey.generate("k1").encoded()
         (["--amqp", "amqp://h/", "--name", "a.b"], {WIRE_KEYS_ENV: KEY}, "--name 'a.b'"),
         (["--amqp", "amqp://h/", "--amqp-exchange", "a b"], {WIRE_KEYS_ENV: KEY}, "a b"),
         (["--amqp", "amqp://h/", "--wire-keys-file", "/nonexistent"], {}, "/nonexistent"),
+        (["--session-ttl", "20"], {}, "--session-ttl needs --amqp"),
+        (
+            ["--amqp", "amqp://h/", "--lock-delay", "5"],
+            {WIRE_KEYS_ENV: KEY},
+            "--lock-delay needs --consul",
+        ),
+        (
+            ["--amqp", "amqp://h/", "--consul", "c:8500", "--session-ttl", "5"],
+            {WIRE_KEYS_ENV: KEY},
+            "--session-ttl must be a number of seconds from 10 to 86400, not 5.0",
+        ),
+        (
+            ["--amqp", "amqp://h/", "--consul", "c:8500", "--lock-delay", "61"],
+            {WIRE_KEYS_ENV: KEY},
+            "--lock-delay must be a number of seconds from 0 to 60",
+        ),
+        (
+            ["--amqp", "amqp://h/", "--consul", "c:8500", "--registration-ttl", "nan"],
+            {WIRE_KEYS_ENV: KEY},
+            "--registration-ttl must be a number of seconds from 1 to 86400, not nan",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(
@@ -470,6 +499,7 @@ def test_defaults_and_the_environment(clean_env: pytest.MonkeyPatch) -> None:
     no_metrics = _options("--amqp", "--consul")
     assert no_metrics is not None
     assert no_metrics.advertise_address == ""  # Consul uses its agent's address
+    assert no_metrics.registry_times == {}  # the gateway's defaults: 10 s, 15 s, 15 s
     assert redact(options.amqp_url) == "amqp://u:***@rabbit:5672/v"
 
 
@@ -488,8 +518,13 @@ def test_procs_children_get_the_same_options(clean_env: pytest.MonkeyPatch, tmp_
         "http://consul:8500",
         "--advertise-address",
         "node.example",
+        "--session-ttl",
+        "30",
+        "--lock-delay",
+        "0",
     )
     assert parent is not None
+    assert parent.registry_times == {"session_ttl": 30, "lock_delay": 0}
     argv, env = child_options(parent)
     assert "secret" not in " ".join(argv)
     assert env == {AMQP_URL_ENV: "amqp://u:secret@rabbit/"}
@@ -498,5 +533,12 @@ def test_procs_children_get_the_same_options(clean_env: pytest.MonkeyPatch, tmp_
     child = _options("--name", "n-1", *argv)
     assert child is not None
     assert child.keyring.kids == parent.keyring.kids == ("k9",)
-    same = ("amqp_url", "exchange", "wire_keys_file", "consul", "advertise_address")
+    same = (
+        "amqp_url",
+        "exchange",
+        "wire_keys_file",
+        "consul",
+        "advertise_address",
+        "registry_times",
+    )
     assert {f: getattr(child, f) for f in same} == {f: getattr(parent, f) for f in same}
