@@ -28,6 +28,7 @@ from enotime.login._accounts import AccountsConfig, AccountsService
 from enotime.login._accounts_endpoints import endpoints as account_endpoints
 from enotime.login._accounts_errors import (
     AccountError,
+    AccountFlowDisabled,
     AccountsUnavailable,
     AlreadyMember,
     InvalidAccountName,
@@ -119,6 +120,7 @@ __all__ = [
     "AcceptInvite",
     "Accepted",
     "AccountError",
+    "AccountFlowDisabled",
     "AccountInfo",
     "AccountList",
     "AccountRoles",

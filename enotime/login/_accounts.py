@@ -43,6 +43,7 @@ from enotime import handler
 from enotime.auth import Forbidden, Worker, requires
 from enotime.errors import Refused
 from enotime.login._accounts_errors import (
+    AccountFlowDisabled,
     AccountsUnavailable,
     AlreadyMember,
     InvalidInvitation,
@@ -109,6 +110,14 @@ class AccountsConfig:
         invitation_ttl: Seconds an invitation can be accepted.
         invitation_url: The mailed link is this plus ``?token=...``.
         product: How the mails name the service.
+        account_creation: Let users create accounts (``CreateAccount``) beyond
+            the personal one the login actor makes at sign-up.
+        invitations: Let owners and admins invite people (``Invite``) and
+            invitees accept (``AcceptInvite``; invitations already mailed
+            stop working too).
+
+    A flow switched off is refused with :class:`AccountFlowDisabled` (403)
+    before anything is read or written; its routes stay declared.
     """
 
     store: str = "store"
@@ -116,6 +125,8 @@ class AccountsConfig:
     invitation_ttl: float = 7 * 24 * 3600.0
     invitation_url: str = "http://127.0.0.1:8000/accounts/invitations/accept"
     product: str = "ENoTime"
+    account_creation: bool = True
+    invitations: bool = True
 
     def __post_init__(self) -> None:
         if not self.invitation_ttl > 0:
@@ -161,6 +172,8 @@ class AccountsService(Worker):
     @requires(SELF)
     @_answers_503
     async def create(self, msg: CreateAccount) -> AccountInfo:
+        if not self.config.account_creation:
+            raise AccountFlowDisabled("creating accounts is switched off")
         caller = caller_subject()
         name = check_account_name(msg.name)
         account = await create_account(self._store, name=name, owner=caller)
@@ -185,6 +198,7 @@ class AccountsService(Worker):
     @requires(SELF)
     @_answers_503
     async def accept(self, msg: AcceptInvite) -> AccountInfo:
+        self._check_invitations()
         caller = caller_subject()
         store = self._store
         token = msg.token
@@ -241,6 +255,7 @@ class AccountsService(Worker):
     @requires("account:invite")
     @_answers_503
     async def invite(self, msg: Invite) -> Invitation:
+        self._check_invitations()
         caller = caller_subject()
         role = check_role(msg.role)
         store = self._store
@@ -327,6 +342,10 @@ class AccountsService(Worker):
         assert target.rev is not None
         await store.delete(target.id, target.rev)
         log.info("accounts: %s removed %s from %s", caller, msg.user, msg.account)
+
+    def _check_invitations(self) -> None:
+        if not self.config.invitations:
+            raise AccountFlowDisabled("invitations are switched off")
 
     # -- mail ---------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from enotime.errors import Refused
 
 __all__ = [
     "AccountError",
+    "AccountFlowDisabled",
     "AccountsUnavailable",
     "AlreadyMember",
     "InvalidAccountName",
@@ -33,6 +34,17 @@ class AccountError(Refused):
 
     http_status: ClassVar[int] = 400
     title: ClassVar[str] = "Account request refused"
+
+
+class AccountFlowDisabled(AccountError):
+    """The flow asked for (creating accounts, invitations) is switched off in this system.
+
+    The accounts' twin of the login actor's ``FlowDisabled``: both 403, "Not
+    available". Not ``Forbidden``, which is about the caller's permissions.
+    """
+
+    http_status: ClassVar[int] = 403
+    title: ClassVar[str] = "Not available"
 
 
 class InvalidAccountName(AccountError):

@@ -28,6 +28,16 @@ class LoginConfig:
         login_notifications: Mail the owner after each successful login.
         mfa: Offer TOTP enrolment (users already enrolled are still asked for
             a code when this is switched off later).
+        refresh_tokens: Answer a refresh token with each login, and accept
+            them at ``/refresh``. Switched off, a login answers an access
+            token only (``refresh_token`` is null), and ``Refresh`` -- or a
+            ``SwitchAccount`` naming a refresh token -- is refused with
+            ``FlowDisabled`` (403); refresh tokens issued before are refused
+            too (logout still revokes them).
+        lockout: Lock a user out after ``max_failures`` consecutive failed
+            logins (back-off). Switched off, failures are neither counted nor
+            written, for a known or an unknown address alike; only the
+            front's per-route rate limits stop a password guesser.
         verification_ttl: Seconds a verification link is valid.
         reset_ttl: Seconds a password-reset link is valid.
         mfa_challenge_ttl: Seconds between the password step and the code step.
@@ -64,6 +74,8 @@ class LoginConfig:
     password_reset: bool = True
     login_notifications: bool = True
     mfa: bool = True
+    refresh_tokens: bool = True
+    lockout: bool = True
     verification_ttl: float = 24 * 3600.0
     reset_ttl: float = 3600.0
     mfa_challenge_ttl: float = 300.0

@@ -317,7 +317,7 @@ def endpoints(
             TokensOut,
             rate_limits=guessing,
             summary="Exchange a refresh token for new tokens (it is spent)",
-            errors=(401,),
+            errors=(401, 403),
         ),
         public(
             "/forgot-password",

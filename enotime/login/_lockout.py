@@ -59,8 +59,8 @@ class Lockout:
         return self._pending.get(user.id) or user.strikes
 
     def locked(self, user: User, now: float) -> bool:
-        """Whether ``user`` is locked at ``now``."""
-        return self.strikes_of(user).locked(now)
+        """Whether ``user`` is locked at ``now`` (never, with lockout switched off)."""
+        return self._config.lockout and self.strikes_of(user).locked(now)
 
     def clear(self, user_id: str) -> None:
         """Forget the failures of ``user_id`` not yet written (the caller writes zeros)."""
@@ -76,7 +76,12 @@ class Lockout:
         behind this one is counted all the same. An unknown or locked user
         gets a write of the same shape to a decoy user record, so that even
         the delay the write adds to the *next* request tells nothing.
+
+        With lockout switched off nothing is counted or written, for a known
+        user and an unknown one alike: the work stays the same for both.
         """
+        if not self._config.lockout:
+            return
         if user is None:
             self._actors.tell_self(SaveStrikes(DECOY_ID))
             return

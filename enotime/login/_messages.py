@@ -71,7 +71,7 @@ class Tokens:
         access_token: The JWT for ``Authorization: Bearer``.
         refresh_token: Opaque, single use: ``Refresh`` answers a new one.
             None when only an access token was issued (``SwitchAccount``
-            without a refresh token).
+            without a refresh token, or refresh tokens switched off).
         token_type: Always ``"Bearer"``.
         expires_in: Seconds the access token lives.
         account: The account the access token acts in (its ``acct`` claim).

@@ -8,7 +8,7 @@ from typing import Final
 from enotime.auth import Forbidden
 from enotime.login import _mails, _sessions
 from enotime.login._caller import caller_claims
-from enotime.login._errors import InvalidRefreshToken
+from enotime.login._errors import FlowDisabled, InvalidRefreshToken
 from enotime.login._memberships import accounts_of, roles_of
 from enotime.login._messages import (
     AccountRoles,
@@ -47,14 +47,16 @@ class SessionFlow:
             user = await parts.users.save(user.changed(failures=0, locked_until=0))
         account, roles = await self._account_for(user, user.account)
         issued = parts.keys.signer.issue(user.id, account=account, roles=roles, amr=amr)
-        refresh_token = await _sessions.start(
-            parts.actors.store,
-            user=user.id,
-            account=account,
-            amr=amr,
-            epoch=user.epoch,
-            expires_at=parts.clock() + parts.config.refresh_ttl,
-        )
+        refresh_token: str | None = None
+        if parts.config.refresh_tokens:
+            refresh_token = await _sessions.start(
+                parts.actors.store,
+                user=user.id,
+                account=account,
+                amr=amr,
+                epoch=user.epoch,
+                expires_at=parts.clock() + parts.config.refresh_ttl,
+            )
         if parts.config.login_notifications:
             address = await parts.users.address(user)
             parts.actors.mail(_mails.login_notice, address, parts.clock(), with_mfa=amr == AMR_MFA)
@@ -64,6 +66,7 @@ class SessionFlow:
     async def refresh(self, msg: Refresh) -> Tokens:
         """Rotate a refresh token; a spent one presented again revokes its user's tokens."""
         parts = self._parts
+        _check_refresh_tokens(parts)
         refreshes = parts.counts.refreshes
         try:
             session, refresh_token = await _sessions.rotate(
@@ -104,6 +107,7 @@ class SessionFlow:
         amr_list = tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else ()
         refresh_token: str | None = None
         if msg.refresh_token is not None:
+            _check_refresh_tokens(parts)
             session, refresh_token = await self._rotate_own(user, msg.refresh_token, msg.target)
             amr_list = session.amr
         issued = parts.keys.signer.issue(
@@ -189,3 +193,9 @@ class SessionFlow:
             expires_in=int(self._parts.config.access_ttl),
             account=account,
         )
+
+
+def _check_refresh_tokens(parts: LoginParts) -> None:
+    """Refuse with :class:`FlowDisabled` when refresh tokens are switched off."""
+    if not parts.config.refresh_tokens:
+        raise FlowDisabled("refresh tokens are switched off: log in again")

@@ -2,52 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from enotime import ActorRef
-from enotime.edge import EdgeConfig, FrontService, RateLimit, Where
+from enotime.edge import Where
 from enotime.login import endpoints
-from tests.unit.login.conftest import PASSWORD, LoginSystem, SystemFactory, start_system
-
-__all__ = ["start_system"]  # the fixture, re-used from the unit tests
-
-GENEROUS = (RateLimit(count=10_000, period=60.0),)
-
-
-@dataclass
-class Http:
-    system: LoginSystem
-    client: httpx.AsyncClient
-    front: ActorRef[FrontService]
-
-    async def get(self, path: str, token: str) -> httpx.Response:
-        return await self.client.get(path, headers={"Authorization": f"Bearer {token}"})
-
-    async def post(self, path: str, json: Any, token: str | None = None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return await self.client.post(path, json=json, headers=headers)
-
-
-@pytest.fixture
-async def http(start_system: SystemFactory) -> AsyncIterator[Http]:
-    system = await start_system(fronts=("front", "http"))
-    config = EdgeConfig(
-        issuer=system.config.issuer,
-        audience=system.config.audience,
-        address_limits=GENEROUS,
-        subject_limits=GENEROUS,
-    )
-    front = await system.node.spawn(
-        FrontService, endpoints(), config, wall_clock=system.time, name="http"
-    )
-    address = await front.call(Where())
-    async with httpx.AsyncClient(base_url=address.url, timeout=10) as client:
-        yield Http(system, client, front)
+from tests.integration.login.conftest import Http
+from tests.unit.login.conftest import PASSWORD
 
 
 async def test_the_demo_session_register_verify_log_in_refresh_log_out(http: Http) -> None:
@@ -158,3 +120,95 @@ async def test_the_openapi_document_lists_every_login_route(http: Http) -> None:
     assert {path for path in document["paths"] if path.startswith("/auth/")} == {
         e.path for e in endpoints()
     }
+
+
+async def _enrolled(http: Http, email: str) -> tuple[str, str]:
+    """Register ``email``, log in and enrol TOTP over HTTP: the access token and the secret."""
+    system = http.system
+    await system.register(email)
+    tokens = await system.log_in(email)
+    secret = (await http.post("/auth/mfa/enrol", None, tokens.access_token)).json()["secret"]
+    confirmed = await http.post(
+        "/auth/mfa/confirm", {"code": system.totp_code(secret)}, tokens.access_token
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    system.time.advance(30)  # the confirming code's time step is spent
+    return tokens.access_token, secret
+
+
+@pytest.mark.parametrize("proof", ["code", "password"])
+async def test_mfa_is_disabled_over_http_with_a_code_or_the_password_not_a_wrong_one(
+    http: Http, proof: str
+) -> None:
+    access, secret = await _enrolled(http, "alice@example.com")
+    right, wrong = {
+        "code": ({"code": http.system.totp_code(secret)}, {"code": "000000"}),
+        "password": ({"password": PASSWORD}, {"password": "not the password at all"}),
+    }[proof]
+    refused = await http.post("/auth/mfa/disable", wrong, access)
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (await http.get("/auth/me", access)).json()["mfa_enabled"] is True
+
+    disabled = await http.post("/auth/mfa/disable", right, access)
+    assert disabled.status_code == 200, disabled.text
+    assert disabled.json() == {"detail": "two-factor authentication is disabled"}
+    again = await http.post("/auth/mfa/disable", {"password": PASSWORD}, access)
+    assert again.status_code == 409, again.text  # nothing left to disable
+
+    login = await http.post("/auth/login", {"email": "alice@example.com", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    assert login.json()["mfa_required"] is False
+    assert (await http.get("/auth/me", login.json()["access_token"])).json()["mfa_enabled"] is False
+    mails = await http.system.mails_to("alice@example.com")
+    assert [m.subject for m in mails].count("Two-factor authentication disabled") == 1
+
+
+async def test_a_verification_token_works_once_over_http(http: Http) -> None:
+    await http.system.register("alice@example.com", verify=False)
+    token = await http.system.last_token_to("alice@example.com", "/verify-email")
+
+    first = await http.post("/auth/verify-email", {"token": token})
+    assert first.status_code == 200, first.text
+    second = await http.post("/auth/verify-email", {"token": token})
+    assert second.status_code == 400, second.text
+    assert second.headers["content-type"] == "application/problem+json"
+    assert second.json()["detail"] == "this link or token is invalid or has expired"
+    assert second.json()["type"] == "urn:enotime:problem:invalid-or-expired-token"
+
+
+async def test_a_rotated_out_refresh_token_is_refused_and_kills_its_whole_family(
+    http: Http,
+) -> None:
+    system = http.system
+    await system.register("alice@example.com")
+    credentials = {"email": "alice@example.com", "password": PASSWORD}
+    first = (await http.post("/auth/login", credentials)).json()
+    other_session = (await http.post("/auth/login", credentials)).json()
+
+    system.time.advance(1)
+    rotated = await http.post("/auth/refresh", {"refresh_token": first["refresh_token"]})
+    assert rotated.status_code == 200, rotated.text
+    newest = rotated.json()
+    assert newest["refresh_token"] != first["refresh_token"]
+    assert (await http.get("/auth/me", newest["access_token"])).status_code == 200
+
+    system.time.advance(1)
+    replayed = await http.post("/auth/refresh", {"refresh_token": first["refresh_token"]})
+    assert replayed.status_code == 401, replayed.text
+    assert replayed.json()["detail"] == "the session has ended: log in again"
+    # The login actor pushed the revocation into the front's mailbox before it answered;
+    # a call behind it in that mailbox returns once the front has merged it.
+    await http.front.call(Where())
+
+    # The thief's replay ended the family: the newest refresh token is dead too...
+    dead = await http.post("/auth/refresh", {"refresh_token": newest["refresh_token"]})
+    assert dead.status_code == 401, dead.text
+    # ... and so is every access token of the user issued so far.
+    me = await http.get("/auth/me", newest["access_token"])
+    assert me.status_code == 401
+    assert me.json()["token_problem"] == "revoked"
+    # Another session of the user keeps its refresh token (only the stolen family ends).
+    kept = await http.post("/auth/refresh", {"refresh_token": other_session["refresh_token"]})
+    assert kept.status_code == 200, kept.text
+    assert system.login.is_alive
