@@ -26,6 +26,7 @@ exposes as ``enotime_api_*`` at scrape time (``docs/metrics.md``).
 from enotime.edge._config import EdgeConfig
 from enotime.edge._endpoint import Endpoint, InputModel, MessageFactory
 from enotime.edge._front import Address, FrontService, ServerStopped, Where
+from enotime.edge._page import Page, PageField
 from enotime.edge._problem import FieldError, ProblemDetails
 from enotime.edge._ratelimit import RateLimit
 
@@ -37,6 +38,8 @@ __all__ = [
     "FrontService",
     "InputModel",
     "MessageFactory",
+    "Page",
+    "PageField",
     "ProblemDetails",
     "RateLimit",
     "ServerStopped",

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 from hypercorn.middleware import ProxyFixMiddleware
 from pydantic import BaseModel, ValidationError
@@ -55,8 +56,22 @@ from enotime.edge._bearer import BearerAuthentication
 from enotime.edge._config import EdgeConfig
 from enotime.edge._endpoint import Endpoint
 from enotime.edge._jwks import JwksCache
-from enotime.edge._openapi import EMPTY_SUCCESS_ATTRIBUTE, EdgeOpenAPIProvider
-from enotime.edge._problem import InvalidInput, ProblemDetails, problem_for
+from enotime.edge._openapi import (
+    EMPTY_SUCCESS_ATTRIBUTE,
+    FORM_BODY_ATTRIBUTE,
+    HTML_SUCCESS_ATTRIBUTE,
+    EdgeOpenAPIProvider,
+)
+from enotime.edge._page import (
+    FORM_CONTENT_TYPE,
+    Page,
+    done_page,
+    form_page,
+    problem_page,
+    query_model,
+    wants_html,
+)
+from enotime.edge._problem import InvalidInput, Problem, ProblemDetails, problem_for
 from enotime.edge._ratelimit import (
     BoundedMemoryStore,
     address_limits,
@@ -162,6 +177,11 @@ def create_app(
         openapi_provider_class=EdgeOpenAPIProvider,
     )
     protected = frozenset(endpoint.route_name for endpoint in endpoints if not endpoint.public)
+    # The routes whose answers are pages for people: a page's GET, and its endpoint's form POSTs.
+    pages: dict[str, Page] = {}
+    for endpoint in endpoints:
+        if endpoint.page is not None:
+            pages[endpoint.route_name] = pages[_page_route_name(endpoint)] = endpoint.page
 
     async def begin() -> None:
         g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
@@ -204,6 +224,8 @@ def create_app(
                 error,
                 extra={"request_id": request_id},
             )
+        if _answers_a_page(pages) and wants_html(request):
+            return _problem_page(problem, request_id)
         return problem.response(request_id=request_id, instance=request.path)
 
     # Registered before the limiter: the claims must be known when it counts per subject.
@@ -222,21 +244,23 @@ def create_app(
 
     names: set[str] = set()
     routes = {("GET", path) for path in _RESERVED_PATHS}
-    for endpoint in endpoints:
-        name, route = endpoint.route_name, (endpoint.method, endpoint.path)
-        where = f"endpoint {endpoint.method} {endpoint.path}"
+
+    def serve(name: str, method: str, path: str, view: _View, where: str) -> None:
         if name in names:
             raise ValueError(f"{where}: the name {name!r} is taken; give it another with name=...")
-        if route in routes:
-            raise ValueError(f"{where}: this method and path are served already")
+        if (method, path) in routes:
+            raise ValueError(f"{where}: {method} {path} is served already")
         names.add(name)
-        routes.add(route)
-        app.add_url_rule(
-            endpoint.path,
-            endpoint=name,
-            view_func=_endpoint_view(endpoint, config, node),
-            methods=[endpoint.method],
-        )
+        routes.add((method, path))
+        app.add_url_rule(path, endpoint=name, view_func=view, methods=[method])
+
+    for endpoint in endpoints:
+        method, path = endpoint.method, endpoint.path
+        where = f"endpoint {method} {path}"
+        serve(endpoint.route_name, method, path, _endpoint_view(endpoint, config, node), where)
+        if endpoint.page is not None:
+            view = _page_view(endpoint, endpoint.page)
+            serve(_page_route_name(endpoint), "GET", path, view, f"{where}, its page")
     app.add_url_rule(HEALTH_PATH, endpoint="healthz", view_func=_health_view(), methods=["GET"])
     app.add_url_rule(JWKS_PATH, endpoint="jwks", view_func=_jwks_view(jwks), methods=["GET"])
     if config.trusted_proxy_hops:
@@ -251,6 +275,32 @@ def _request_id() -> str:
     if request_id is None:
         request_id = g.request_id = request_id_from(None)
     return str(request_id)
+
+
+def _page_route_name(endpoint: Endpoint) -> str:
+    return f"get_{endpoint.operation_name}_page"
+
+
+def _answers_a_page(pages: Mapping[str, Page]) -> bool:
+    """Whether this request went to a page: its GET, or a form POST to its endpoint."""
+    if request.endpoint not in pages:
+        return False
+    return request.method != "POST" or request.mimetype == FORM_CONTENT_TYPE
+
+
+def _problem_page(problem: Problem, request_id: str) -> Response:
+    errors = problem.extra.get("errors") or ()
+    return problem_page(
+        problem.status,
+        problem.display_title,
+        problem.detail,
+        request_id=request_id,
+        errors=[
+            f"{'.'.join(str(part) for part in error['loc'][1:])}: {error['msg']}"
+            for error in errors
+        ],
+        headers=problem.headers,
+    )
 
 
 def _is_json(mimetype: str) -> bool:
@@ -270,18 +320,22 @@ def _endpoint_view(endpoint: Endpoint, config: EdgeConfig, node: Node) -> _View:
     status = endpoint.success_status
     timeout = endpoint.timeout or config.call_timeout
     public = endpoint.public
+    page = endpoint.page
 
     async def view(**params: Any) -> Response:
         refusal = g.refusal
         if refusal is not None:
             raise refusal
         data = query = None
+        from_form = page is not None and request.mimetype == FORM_CONTENT_TYPE
         if input_model is not None:
-            if not _is_json(request.mimetype):
-                raise UnsupportedMediaType()
-            body = await request.get_data(as_text=False)
             try:
-                data = input_model.model_validate_json(body)
+                if from_form:  # the form of the endpoint's page
+                    data = input_model.model_validate(_query_args(await request.form))
+                elif _is_json(request.mimetype):
+                    data = input_model.model_validate_json(await request.get_data(as_text=False))
+                else:
+                    raise UnsupportedMediaType()
             except ValidationError as error:
                 raise InvalidInput("body", error) from None
         if query_model is not None:
@@ -305,9 +359,19 @@ def _endpoint_view(endpoint: Endpoint, config: EdgeConfig, node: Node) -> _View:
         )
         with request_context(context):
             reply = await ref.call(message, timeout=timeout)
-        if output_model is None:
+        answer = (
+            None
+            if output_model is None
+            else output_model.model_validate(reply, from_attributes=True)
+        )
+        if from_form:
+            assert page is not None
+            detail = getattr(answer, "detail", None)
+            return done_page(
+                page, 200 if answer is None else status, detail if isinstance(detail, str) else None
+            )
+        if answer is None:
             return Response(b"", status=status)
-        answer = output_model.model_validate(reply, from_attributes=True)
         return Response(answer.model_dump_json(by_alias=True), status=status, content_type=_JSON)
 
     view.__name__ = view.__qualname__ = endpoint.route_name
@@ -317,10 +381,42 @@ def _endpoint_view(endpoint: Endpoint, config: EdgeConfig, node: Node) -> _View:
     return _document(view, endpoint)
 
 
+def _page_view(endpoint: Endpoint, page: Page) -> _View:
+    assert endpoint.input is not None  # checked by the Endpoint
+    query_in = query_model(page, endpoint.input)
+
+    async def view(**params: Any) -> Response:
+        try:
+            query = query_in.model_validate(_query_args(request.args))
+        except ValidationError as error:
+            raise InvalidInput("query", error) from None
+        # Relative, so that the page works behind a proxy that serves the API under a prefix;
+        # "./" so that a segment with a colon is not read as a scheme.
+        action = "./" + quote(request.path.rsplit("/", 1)[-1])
+        hidden = {name: str(value) for name, value in query.model_dump().items()}
+        return form_page(page, action=action, hidden=hidden)
+
+    view.__name__ = view.__qualname__ = _page_route_name(endpoint)
+    view.__doc__ = f"{page.title} (an HTML page for people)\n" + (
+        f"Shows a form that posts to {endpoint.method} {endpoint.path}; "
+        "opening it changes nothing (mail scanners open links)."
+    )
+    view = document_querystring(query_in)(view)
+    for status in (400, 429):
+        view = document_response(ProblemDetails, status)(view)
+    setattr(view, HTML_SUCCESS_ATTRIBUTE, 200)
+    view = operation_id(_page_route_name(endpoint))(view)
+    if endpoint.tags:
+        view = tag(endpoint.tags)(view)
+    return view
+
+
 def _document(view: _View, endpoint: Endpoint) -> _View:
     """Attach what quart-schema and quart-rate-limiter read from a view function."""
     if endpoint.input is not None:
         view = document_request(endpoint.input)(view)
+        if endpoint.page is not None:
+            setattr(view, FORM_BODY_ATTRIBUTE, True)
     if endpoint.query is not None:
         view = document_querystring(endpoint.query)(view)
     if endpoint.output is not None:

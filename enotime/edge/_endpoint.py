@@ -17,6 +17,7 @@ from typing import Any, Final, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
+from enotime.edge._page import Page
 from enotime.edge._ratelimit import RateLimit
 
 __all__ = ["Endpoint", "InputModel", "MessageFactory"]
@@ -90,6 +91,11 @@ class Endpoint:
             default.
         errors: More error statuses to document in OpenAPI (say 409 for an
             endpoint whose target may raise a conflict).
+        page: An HTML page for people, served by GET on the same path, whose
+            form POSTs here (``application/x-www-form-urlencoded``, validated
+            by ``input`` like the JSON body): for the links a system mails
+            (see :class:`~enotime.edge.Page`). Only on a public POST with an
+            input model.
     """
 
     method: str
@@ -108,6 +114,7 @@ class Endpoint:
     query: type[BaseModel] | None = None
     name: str | None = None
     errors: tuple[int, ...] = ()
+    page: Page | None = None
 
     def __post_init__(self) -> None:
         method = self.method.upper()
@@ -143,6 +150,10 @@ class Endpoint:
             raise ValueError(f"{where}: documented errors must be 4xx or 5xx statuses")
         if not isinstance(self.message, type) and not callable(self.message):
             raise TypeError(f"{where}: the message must be a class or a callable")
+        if self.page is not None:
+            if method != "POST" or not self.public or self.input is None:
+                raise ValueError(f"{where}: a page needs a public POST with an input model")
+            self.page.check(self.input, where)
         self._check_wiring(where)
 
     @property

@@ -130,11 +130,16 @@ class Problem:
     unexpected: bool = False
     """A fault of the server, not of the request: logged with its traceback."""
 
+    @property
+    def display_title(self) -> str:
+        """The title, or the status's reason phrase when there is none."""
+        return self.title or _phrase(self.status)
+
     def response(self, *, request_id: str, instance: str) -> Response:
         """The problem+json response, with the request id in the body."""
         body: dict[str, Any] = {
             "type": self.type,
-            "title": self.title or _phrase(self.status),
+            "title": self.display_title,
             "status": self.status,
             "detail": self.detail,
             "instance": instance,

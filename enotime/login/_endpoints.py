@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from enotime.edge import Endpoint, RateLimit
+from enotime.edge import Endpoint, Page, PageField, RateLimit
 from enotime.login._config import LoginConfig
 from enotime.login._messages import (
     ConfirmMfa,
@@ -37,7 +37,9 @@ from enotime.login._onetime import MAX_TOKEN_CHARS
 
 __all__ = [
     "LOGIN_LIMIT",
+    "RESET_PAGE",
     "STRICT_LIMIT",
+    "VERIFY_PAGE",
     "AcceptedOut",
     "AccountRolesOut",
     "ConfirmMfaIn",
@@ -65,6 +67,30 @@ STRICT_LIMIT = RateLimit(count=5, period=60.0)
 """Per address and route: the routes that send mail or create users."""
 LOGIN_LIMIT = RateLimit(count=10, period=60.0)
 """Per address and route: the routes that check a password, code or token."""
+
+VERIFY_PAGE = Page(
+    title="Confirm your email address",
+    text="Press the button to confirm that this address is yours.",
+    button="Confirm my address",
+    done="Email address confirmed",
+)
+"""The page a mailed verification link opens (its GET confirms nothing; the button does)."""
+RESET_PAGE = Page(
+    title="Choose a new password",
+    text="Setting a new password ends every session of your account.",
+    button="Set the new password",
+    done="Password changed",
+    fields=(
+        PageField(
+            "new_password",
+            f"New password (at least {LoginConfig().min_password_chars} characters)",
+            type="password",
+            autocomplete="new-password",
+            minlength=LoginConfig().min_password_chars,
+        ),
+    ),
+)
+"""The page a mailed reset link opens: a new password, and a button that sends it."""
 
 Email = Annotated[EmailStr, Field(max_length=254, examples=["alice@example.com"])]
 NewPassword = Annotated[
@@ -227,6 +253,7 @@ def endpoints(
     target: str = "login",
     strict_limit: RateLimit = STRICT_LIMIT,
     login_limit: RateLimit = LOGIN_LIMIT,
+    pages: bool = True,
 ) -> list[Endpoint]:
     """The endpoint declarations of every login flow, under ``prefix``.
 
@@ -238,6 +265,10 @@ def endpoints(
         login_limit: Extra per-address limit on the routes that check a
             password, a code or a token (login, MFA, reset, verify). The
             login actor's own per-user lockout works underneath.
+        pages: Serve the pages the mailed links open (``GET /verify-email``
+            and ``GET /reset-password``: a form whose button POSTs the token,
+            see :class:`~enotime.edge.Page`). Switch them off when
+            ``LoginConfig.link_base_url`` points at a front-end of your own.
     """
     p = prefix.rstrip("/")
     tags = ("auth",)
@@ -279,6 +310,7 @@ def endpoints(
             rate_limits=guessing,
             summary="Verify an email address with the mailed token",
             errors=(403,),
+            page=VERIFY_PAGE if pages else None,
         ),
         public(
             "/verify-email/resend",
@@ -338,6 +370,7 @@ def endpoints(
             rate_limits=guessing,
             summary="Set a new password with the mailed token; ends every session",
             errors=(403,),
+            page=RESET_PAGE if pages else None,
         ),
         Endpoint(
             method="POST",

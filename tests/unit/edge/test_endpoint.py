@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from enotime import Node
 from enotime.auth import TokenVerifier
-from enotime.edge import EdgeConfig, Endpoint, InputModel, RateLimit
+from enotime.edge import EdgeConfig, Endpoint, InputModel, Page, PageField, RateLimit
 from enotime.edge._app import create_app
 from enotime.edge._bearer import BearerAuthentication
 from enotime.edge._jwks import JwksCache
@@ -159,3 +159,55 @@ async def test_an_app_refuses_two_endpoints_on_one_route_or_name(node: Node) -> 
         app(rename(), rename(path="/notes/<account>/<int:note_id>", name=rename().operation_name))
     with pytest.raises(ValueError, match="served already"):
         app(Endpoint(method="GET", path="/healthz", target="notes", message=Ping))
+
+
+@dataclass(frozen=True)
+class Confirm:
+    token: str
+    password: str
+
+
+class ConfirmIn(InputModel):
+    token: str
+    password: str
+
+
+def confirm(**overrides: Any) -> Endpoint:
+    page = Page(title="Confirm", button="Go", fields=(PageField("password", "Password"),))
+    settings: dict[str, Any] = {"method": "POST", "path": "/confirm", "message": Confirm}
+    settings.update(input=ConfirmIn, output=None, public=True, page=page)
+    return rename(**{**settings, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"public": False}, "a page needs a public POST"),
+        ({"method": "PUT"}, "a page needs a public POST"),
+        ({"page": Page(title="Confirm", button="Go")}, r"required fields \['password'\]"),
+        (
+            {"page": Page(title="T", button="B", from_query=("token", "nonce"))},
+            r"names \['nonce'\]",
+        ),
+        (
+            {"page": Page(title="T", button="B", fields=(PageField("token", "Token"),))},
+            "twice",
+        ),
+    ],
+)
+def test_a_page_must_fill_its_endpoints_input(overrides: dict[str, Any], error: str) -> None:
+    confirm()  # the well-formed one
+    with pytest.raises(ValueError, match=error):
+        confirm(**overrides)
+
+
+async def test_a_pages_get_may_not_take_a_route_already_served(node: Node) -> None:
+    verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE)
+    keys = JwksCache(verifier, node=node, source="login", floor=1.0, clock=node.clock.monotonic)
+    authentication = BearerAuthentication(verifier, keys)
+    taken = Endpoint(method="GET", path="/confirm", target="login", message=Ping, public=True)
+
+    with pytest.raises(ValueError, match="its page: GET /confirm is served already"):
+        create_app(
+            [taken, confirm()], EdgeConfig(), node=node, authentication=authentication, jwks=keys
+        )
