@@ -31,6 +31,8 @@ from enotime._context import RequestContext, current_context, request_context
 from enotime._handler_timing import HandlerStatistics, HandlerTiming
 from enotime.errors import CallTimeout, Refused
 from enotime.transport._envelope import (
+    HEADER_DEAD_QUEUE,
+    HEADER_DEAD_REASON,
     HEADER_KIND,
     EnvelopeCodec,
     Kind,
@@ -61,8 +63,6 @@ __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Settle", "TransportBase"]
 logger = logging.getLogger("enotime.transport")
 
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
-HEADER_DEAD_REASON = "enotime-dead-reason"
-HEADER_DEAD_QUEUE = "enotime-dead-queue"
 
 
 class Settle(Protocol):
@@ -392,11 +392,16 @@ class TransportBase(AbstractTransport):
     ) -> None:
         """Publish to the dead-letter exchange with the reason, then ack; requeue if that fails.
 
-        ``reason_label`` is the bounded form of ``reason`` the statistics count it under.
+        ``reason_label`` is the bounded form of ``reason`` the statistics count it
+        under, and the only part of it the broker sees: ``reason`` may quote the
+        message (a handler's error, a decoding error), so it travels sealed.
         """
         headers: dict[str, object] = dict(raw.headers)
-        headers[HEADER_DEAD_REASON] = reason[:1000]
-        headers[HEADER_DEAD_QUEUE] = raw.queue
+        headers.update(
+            self.codec.dead_letter_headers(
+                message_id=raw.message_id, queue=raw.queue, reason=reason_label, detail=reason
+            )
+        )
         try:
             await self._publish_dead_letter(raw, headers)
         except TransportError as exc:
@@ -408,17 +413,23 @@ class TransportBase(AbstractTransport):
         self._report("dead_lettered", reason, raw)
         await settle.ack()
 
-    @staticmethod
-    def _read_dead_letter(raw: RawMessage) -> DeadLetter:
+    def _read_dead_letter(self, raw: RawMessage) -> DeadLetter:
         headers = raw.headers
-        reason = headers.get(HEADER_DEAD_REASON)
+        reason: object = headers.get(HEADER_DEAD_REASON)
         queue = headers.get(HEADER_DEAD_QUEUE)
         if reason is None:  # dead-lettered by the broker itself (x-delivery-limit, ...)
-            reason = f"broker: {headers.get('x-first-death-reason', 'unknown')}"
+            reason = f"broker: {_header_text(headers.get('x-first-death-reason', 'unknown'))}"
             queue = headers.get("x-first-death-queue", raw.queue)
+        else:
+            try:
+                detail = self.codec.open_dead_letter_detail(headers, raw.message_id)
+            except WireError as exc:
+                detail = f"{_header_text(reason)} (detail unreadable here: {type(exc).__name__})"
+            if detail is not None:  # else a plain reason, from a publisher that seals none
+                reason = detail
         return DeadLetter(
-            reason=reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason),
-            queue=queue.decode(errors="replace") if isinstance(queue, bytes) else str(queue),
+            reason=_header_text(reason),
+            queue=_header_text(queue),
             routing_key=raw.routing_key,
             headers=headers,
             body=raw.body,
@@ -470,6 +481,10 @@ class TransportBase(AbstractTransport):
             connected=self._connected(),
             reconnects=self._reconnects,
         )
+
+
+def _header_text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

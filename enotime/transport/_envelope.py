@@ -6,6 +6,8 @@ any other language) build and read the same bytes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import struct
 import uuid
@@ -21,6 +23,10 @@ from enotime.transport._message import MessageRegistry, message_type
 
 __all__ = [
     "HEADER_DEADLINE",
+    "HEADER_DEAD_DETAIL",
+    "HEADER_DEAD_KID",
+    "HEADER_DEAD_QUEUE",
+    "HEADER_DEAD_REASON",
     "HEADER_KID",
     "HEADER_KIND",
     "HEADER_TO",
@@ -40,10 +46,17 @@ HEADER_KIND = "enotime-kind"
 HEADER_TO = "enotime-to"
 HEADER_DEADLINE = "enotime-deadline"
 HEADER_KID = "enotime-kid"
+HEADER_DEAD_REASON = "enotime-dead-reason"
+HEADER_DEAD_QUEUE = "enotime-dead-queue"
+HEADER_DEAD_DETAIL = "enotime-dead-detail"
+HEADER_DEAD_KID = "enotime-dead-kid"
+MAX_DEAD_DETAIL = 1000
+"""Characters of a dead letter's detail kept (a header: it must stay small)."""
 
 Kind = Literal["send", "call", "reply", "error"]
 _KINDS: frozenset[str] = frozenset(("send", "call", "reply", "error"))
 _AAD_LABEL = b"enotime-wire-1"
+_DEAD_AAD_LABEL = b"enotime-dead-1"
 
 
 def _reject_constant(name: str) -> Any:
@@ -77,24 +90,29 @@ def associated_data(
     kind, exchange, routing key, to, deadline (decimal), correlation id,
     reply-to, message id, key id.
     """
-    parts = (
+    return _framed(
         _AAD_LABEL,
-        *(
-            value.encode()
-            for value in (
-                kind,
-                exchange,
-                routing_key,
-                to,
-                str(deadline_ms),
-                correlation_id,
-                reply_to,
-                message_id,
-                kid,
-            )
-        ),
+        kind,
+        exchange,
+        routing_key,
+        to,
+        str(deadline_ms),
+        correlation_id,
+        reply_to,
+        message_id,
+        kid,
     )
+
+
+def _framed(label: bytes, *fields: str) -> bytes:
+    """``label`` and each field's UTF-8 bytes, each preceded by its 4-byte big-endian length."""
+    parts = (label, *(value.encode() for value in fields))
     return b"".join(struct.pack(">I", len(part)) + part for part in parts)
+
+
+def _dead_letter_data(message_id: str, queue: str, reason: str, kid: str) -> bytes:
+    """The associated data of a dead letter's sealed detail (docs/wire.md)."""
+    return _framed(_DEAD_AAD_LABEL, message_id, queue, reason, kid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +338,47 @@ class EnvelopeCodec:
         if document.get("type") is None:
             return document.get("body")
         return self.registry.load(document.get("type"), document.get("v"), document.get("body"))
+
+    # -- dead letters ------------------------------------------------------------------
+
+    def dead_letter_headers(
+        self, *, message_id: str, queue: str, reason: str, detail: str
+    ) -> dict[str, str]:
+        """The headers that say why a message was dead-lettered, visible and sealed.
+
+        ``reason`` is a bounded label (``crashed``, ``malformed_message``...), in the
+        clear for operators; ``detail`` (the handler's error, the decoding error) may
+        quote the message, its type or user data, so it travels sealed like a body.
+        """
+        kid = self.keyring.current
+        aad = _dead_letter_data(message_id, queue, reason, kid)
+        _, sealed = self.keyring.seal(aad, detail[:MAX_DEAD_DETAIL].encode())
+        return {
+            HEADER_DEAD_REASON: reason,
+            HEADER_DEAD_QUEUE: queue,
+            HEADER_DEAD_KID: kid,
+            HEADER_DEAD_DETAIL: base64.b64encode(sealed).decode(),
+        }
+
+    def open_dead_letter_detail(self, headers: Mapping[str, object], message_id: str) -> str | None:
+        """The detail :meth:`dead_letter_headers` sealed; None if the headers carry none.
+
+        Raises:
+            MalformedMessage: The detail headers are not the wire format.
+            UnknownKey: The detail was sealed under a key this keyring does not hold.
+            DecryptionFailed: Authentication failed (tampered, or moved to another letter).
+        """
+        if HEADER_DEAD_DETAIL not in headers:
+            return None
+        kid = _text(headers, HEADER_DEAD_KID)
+        try:
+            sealed = base64.b64decode(_text(headers, HEADER_DEAD_DETAIL), validate=True)
+        except binascii.Error:
+            raise MalformedMessage(f"header {HEADER_DEAD_DETAIL!r} is not base64") from None
+        aad = _dead_letter_data(
+            message_id, _text(headers, HEADER_DEAD_QUEUE), _text(headers, HEADER_DEAD_REASON), kid
+        )
+        return self.keyring.open(kid, aad, sealed).decode(errors="replace")
 
     @staticmethod
     def error_document(error_type: str, text: str) -> dict[str, Any]:

@@ -72,9 +72,13 @@ class _Consumer(Subscription):
         finally:
             await settle.requeue()  # a no-op once settled; put back if the consumer died
 
-    async def aclose(self) -> None:
+    def cancel(self) -> None:
+        """Take no more messages (AMQP's basic.cancel); those being handled still settle."""
         if self in self.queue.consumers:
             self.queue.consumers.remove(self)
+
+    async def aclose(self) -> None:
+        self.cancel()
         for task in list(self.tasks):
             task.cancel()
         for task in list(self.tasks):
@@ -185,7 +189,7 @@ class LocalBroker:
         for name in names:
             self._queues[name].put(message)
 
-    def consume(self, queue: str, callback: _Callback, prefetch: int) -> Subscription:
+    def consume(self, queue: str, callback: _Callback, prefetch: int) -> _Consumer:
         """Hand the queue's messages to ``callback``, at most ``prefetch`` unsettled at once."""
         target = self.declare_queue(queue)
         consumer = _Consumer(target, callback, prefetch)
@@ -218,7 +222,8 @@ class LocalTransport(TransportBase):
         super().__init__(node_id, keyring=broker.keyring if keyring is None else keyring, **options)
         self.broker = broker
         self.prefetch = prefetch
-        self._subscriptions: list[Subscription] = []
+        self._subscriptions: list[_Consumer] = []
+        self._reply_subscription: _Consumer | None = None
 
     def __repr__(self) -> str:
         return f"<LocalTransport node={self.node_id!r} exchange={self.exchange!r}>"
@@ -239,17 +244,24 @@ class LocalTransport(TransportBase):
             await settle.ack()
             self._on_reply(raw)
 
-        self._subscriptions.append(broker.consume(self._reply_to, on_reply, 1))
+        self._reply_subscription = broker.consume(self._reply_to, on_reply, 1)
         self._open = True
 
     async def aclose(self) -> None:
         if not self._open:
             return
         self._open = False
+        # As on RabbitMQ: stop consuming first, so that a message a handler puts back
+        # while the transport closes goes to another consumer, not to this one again.
+        for subscription in self._subscriptions:
+            subscription.cancel()
         await self._drain()
         for subscription in self._subscriptions:
             await subscription.aclose()
         self._subscriptions.clear()
+        if self._reply_subscription is not None:  # kept until now: draining handlers' calls
+            await self._reply_subscription.aclose()
+            self._reply_subscription = None
         self.broker.delete_queue(self._reply_to)
         self._fail_pending(TransportClosed(f"transport of node {self.node_id!r} closed"))
 
@@ -277,9 +289,7 @@ class LocalTransport(TransportBase):
             reply_to=raw.reply_to,
         )
 
-    def _serve(
-        self, queue: str, kind: Literal["node", "service"], handler: Handler
-    ) -> Subscription:
+    def _serve(self, queue: str, kind: Literal["node", "service"], handler: Handler) -> _Consumer:
         async def on_message(raw: RawMessage, settle: _Settle) -> None:
             await self._process(raw, settle, kind, handler)
 

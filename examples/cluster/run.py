@@ -8,10 +8,11 @@
    30 jobs to the service: the nodes compete for them (load balancing);
 3. when ``demo-2`` has finished a job and started the next, it gets ``kill -9``:
    the process supervisor restarts it, and the job it had in flight (never
-   acked) is redelivered to a node that answers it (at least once);
+   acked) is redelivered to a surviving node that answers it (at least once);
 4. prints a summary, stops the cluster with SIGTERM (exit 0 expected),
    deletes the exchange and queues of the run, and exits 0 if every job was
-   answered, every node handled some and the cluster stopped cleanly.
+   answered, the job in flight by a surviving node, every node handled some
+   and the cluster stopped cleanly.
 
 Every process of the run carries a marker in its environment and is killed by
 PID on the way out, even after a failure.
@@ -157,6 +158,13 @@ def summary(jobs: int, answers: list[Done], lines: list[str], killed: int, new_p
         for x in lines
         if (m := re.match(rf"{VICTIM} pid {killed} finished job (\d+)$", x))
     }
+    # Every node process the supervisor started, but the one killed, is a survivor.
+    survivors = {
+        int(m.group(1))
+        for x in lines
+        if (m := re.search(r"process demo-\d started \(pid (\d+)", x))
+    } - {killed}
+    in_flight_answered_by_survivors = True
     out(f"summary: {jobs} jobs submitted, {len(answers)} answered, {jobs - len(answers)} lost")
     for name in NODES:
         line = f"  {name}: {by_node[name]} jobs"
@@ -166,12 +174,20 @@ def summary(jobs: int, answers: list[Done], lines: list[str], killed: int, new_p
         out(line)
     for job in sorted(started - finished):
         done = answers[job - 1]
+        survived = done.pid in survivors
+        in_flight_answered_by_survivors &= survived
         out(
             f"  job {job} was in flight on {VICTIM} (pid {killed}) when it was killed:"
-            f" redelivered, answered by {done.node} (pid {done.pid})"
+            f" redelivered, answered by {done.node} (pid {done.pid}),"
+            f" {'a surviving node' if survived else 'NOT a surviving node'}"
         )
     out(f"  wrong results: {wrong or 'none'}")
-    return len(answers) == jobs and not wrong and all(by_node[name] > 0 for name in NODES)
+    return (
+        len(answers) == jobs
+        and not wrong
+        and all(by_node[name] > 0 for name in NODES)
+        and in_flight_answered_by_survivors
+    )
 
 
 async def run(url: str, jobs: int, seconds: float) -> int:

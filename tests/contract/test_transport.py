@@ -114,7 +114,8 @@ class Cluster:
         self._raw_connection: Any = None
         self.cleanup_url = AMQP_URL  # direct to the broker, even when a test proxies its nodes
 
-    async def node(self, node_id: str, **options: Any) -> TransportBase:
+    async def node(self, node_id: str, *, url: str | None = None, **options: Any) -> TransportBase:
+        """A new open transport ``node_id`` (on RabbitMQ: at ``url``, default the broker's)."""
         options.setdefault("observer", self.events.put_nowait)
         options.setdefault("keyring", self.keyring)
         transport: TransportBase
@@ -123,30 +124,66 @@ class Cluster:
         else:
             from enotime.transport import AmqpTransport
 
-            transport = AmqpTransport(AMQP_URL, node_id, exchange=self.exchange, **options)
+            transport = AmqpTransport(url or AMQP_URL, node_id, exchange=self.exchange, **options)
         await transport.open()
         self.transports.append(transport)
         return transport
 
     async def publish_raw(
-        self, routing_key: str, body: bytes, headers: dict[str, Any] | None, message_id: str
+        self,
+        routing_key: str,
+        body: bytes,
+        headers: dict[str, Any] | None,
+        message_id: str,
+        *,
+        correlation_id: str = "",
+        reply_to: str = "",
     ) -> None:
         """Publish bytes by hand on the test's exchange, as a foreign publisher would."""
         if self.backend == "local":
             self.broker.publish_raw(
-                self.exchange, routing_key, body, headers=headers, message_id=message_id
+                self.exchange,
+                routing_key,
+                body,
+                headers=headers,
+                message_id=message_id,
+                correlation_id=correlation_id,
+                reply_to=reply_to,
             )
             return
         import aio_pika
 
+        channel = await self._raw_channel()
+        exchange = await channel.get_exchange(self.exchange)
+        published = aio_pika.Message(
+            body,
+            headers=headers,
+            message_id=message_id,
+            correlation_id=correlation_id or None,
+            reply_to=reply_to or None,
+        )
+        await exchange.publish(published, routing_key)
+        await channel.close()
+
+    async def _raw_channel(self) -> Any:
+        """A new channel on the test's own connection to the broker (not the nodes')."""
+        import aio_pika
+
         if self._raw_connection is None:
             self._raw_connection = await aio_pika.connect(self.cleanup_url)
-        channel = await self._raw_connection.channel()
-        exchange = await channel.get_exchange(self.exchange)
-        await exchange.publish(
-            aio_pika.Message(body, headers=headers, message_id=message_id), routing_key
-        )
-        await channel.close()
+        return await self._raw_connection.channel()
+
+    async def ready(self, queue: str) -> int:
+        """How many messages wait in ``queue`` on the broker, not yet delivered to a consumer."""
+        if self.backend == "local":
+            return len(self.broker._queues[queue].pending)
+        channel = await self._raw_channel()
+        try:
+            declared = await channel.declare_queue(queue, passive=True)
+            count = declared.declaration_result.message_count
+            return 0 if count is None else count
+        finally:
+            await channel.close()
 
     async def event(self, kind: str) -> TransportEvent:
         """The next reported event of ``kind`` (others are skipped)."""
@@ -355,10 +392,134 @@ async def test_a_crashing_handler_requeues_then_dead_letters_with_the_reason(
     letter = await next_dead(dead)
     assert "handler crashed on delivery 3 of 3" in letter.reason
     assert "boom in handler" in letter.reason
+    assert letter.headers["enotime-dead-reason"] == "crashed"  # in the clear: the label only
     assert letter.queue == f"{cluster.exchange}.service.fragile"
     assert letter.routing_key == "service.fragile"
     stats = a.statistics()
     assert (stats.requeued, stats.dead_lettered) == (2, 1)
+
+
+class Holding:
+    """A handler that holds each message until released, counting how many it holds at once.
+
+    ``full`` is set once it holds ``at_once`` at the same time, ``finished`` once
+    ``finish_after`` were released and handled; the task of each delivery is in
+    ``tasks``, so a test can cancel one.
+    """
+
+    def __init__(self, *, at_once: int = 1, finish_after: int = 1) -> None:
+        self.at_once = at_once
+        self.finish_after = finish_after
+        self.running = self.peak = self.done = 0
+        self.counts: list[int] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.full = asyncio.Event()
+        self.release = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    async def __call__(self, delivery: Delivery) -> object:
+        self.counts.append(delivery.delivery_count)
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.append(task)
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            if self.running == self.at_once:
+                self.full.set()
+            await self.release.wait()
+        finally:
+            self.running -= 1
+        self.done += 1
+        if self.done == self.finish_after:
+            self.finished.set()
+        return None
+
+    async def wait(self, event: asyncio.Event) -> None:
+        async with asyncio.timeout(WAIT):
+            await event.wait()
+
+
+async def test_a_cancelled_handler_puts_its_message_back_to_be_delivered_again(
+    cluster: Cluster,
+) -> None:
+    # Cancellation is not a crash: the message is requeued (not rejected, which would
+    # dead-letter it), the cancellation propagates, and the next delivery handles it.
+    a, b = await cluster.node("a"), await cluster.node("b")
+    holding = Holding()
+    await a.serve_service("work", holding)
+    await b.send(Address.service("work"), Echo("cancel me"))
+    await holding.wait(holding.full)
+    first = holding.tasks[0]
+    holding.release.set()  # the next delivery goes through at once
+    first.cancel()
+    await holding.wait(holding.finished)
+    await asyncio.wait([first], timeout=WAIT)
+    assert first.cancelled()  # the cancellation was not swallowed
+    assert holding.counts == [0, 1]  # the same message, delivered a second time
+    assert a.statistics().dead_lettered == 0
+    assert await cluster.ready(a.dead_letter_queue) == 0
+
+
+async def test_a_handler_running_when_its_transport_closes_is_redelivered_to_the_next_consumer(
+    cluster: Cluster,
+) -> None:
+    leaving = await cluster.node("leaving", close_timeout=0.1)
+    sender = await cluster.node("sender")
+    holding = Holding()
+    await leaving.serve_service("work", holding)
+    await sender.send(Address.service("work"), Echo("in flight"))
+    await holding.wait(holding.full)
+    await leaving.aclose()  # waits close_timeout for the handler, then cancels it
+    assert [task.cancelled() for task in holding.tasks] == [True]  # not handed to it again
+
+    staying = await cluster.node("staying")
+    inbox = Inbox()
+    await staying.serve_service("work", inbox)
+    delivery = await inbox.next()
+    assert delivery.message == Echo("in flight")
+    assert delivery.delivery_count == 1
+    assert await cluster.ready(staying.dead_letter_queue) == 0
+
+
+async def test_a_consumer_holds_at_most_prefetch_messages_in_its_handlers_at_once(
+    cluster: Cluster,
+) -> None:
+    prefetch, total = 3, 10
+    a, b = await cluster.node("a", prefetch=prefetch), await cluster.node("b")
+    holding = Holding(at_once=prefetch, finish_after=total)
+    await a.serve_service("work", holding)
+    for i in range(total):
+        await b.send(Address.service("work"), Echo(str(i)))  # each one confirmed: on the queue
+    await holding.wait(holding.full)
+    # The broker's side of it: the rest wait in the queue, undelivered. (A bounded poll:
+    # the count is the broker's, nothing here is told when it changes.)
+    queue = a.queue_name(Address.service("work"))
+    async with asyncio.timeout(WAIT):
+        while (ready := await cluster.ready(queue)) != total - prefetch:
+            assert ready > total - prefetch, "more messages delivered than the prefetch"
+            await asyncio.sleep(0.05)  # polling the broker -- noqa: sleep-ok
+    assert holding.running == prefetch
+    holding.release.set()
+    await holding.wait(holding.finished)
+    assert holding.peak == prefetch
+    assert holding.done == total
+
+
+async def test_a_dead_letter_read_without_its_key_gives_the_reason_label_only(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster.node("a", max_deliveries=1), await cluster.node("b")
+    stranger = await cluster.node("stranger", keyring=Keyring.generate("other-key"))
+
+    async def crash(delivery: Delivery) -> object:
+        raise RuntimeError("the detail only key holders read")
+
+    await a.serve_service("fragile", crash)
+    dead = await collect_dead_letters(stranger)  # the only reader of the dead letters
+    await b.send(Address.service("fragile"), Crash("x"))
+    letter = await next_dead(dead)
+    assert letter.reason == "crashed (detail unreadable here: UnknownKey)"
 
 
 async def test_unknown_and_malformed_messages_are_dead_lettered_and_the_node_keeps_running(
@@ -392,6 +553,7 @@ async def test_unknown_and_malformed_messages_are_dead_lettered_and_the_node_kee
     letter = await next_dead(dead)
     assert "MalformedMessage" in letter.reason
     assert "text" in letter.reason
+    assert letter.headers["enotime-dead-reason"] == "malformed_message"
     assert inbox.deliveries.empty()
     assert await friend.call(Address.actor_on("a", "x"), Echo("alive"), timeout=WAIT) == (
         "echo:alive"
