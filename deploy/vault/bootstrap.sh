@@ -1,6 +1,8 @@
 #!/bin/sh
 # Bootstrap Vault for ENoTime: initialise (first run only), unseal, enable the
-# transit engine, write the nodes' policy and an AppRole for them.
+# transit engine, write the nodes' policy and an AppRole for them -- and, when
+# its policy file is there, the login service's policy and AppRole
+# (enotime-login: the only one granted the login-* keys, docs/edge.md).
 #
 # Idempotent: run it again after every Vault restart (Vault starts sealed):
 #   docker compose run --rm vault-bootstrap
@@ -16,6 +18,7 @@ OUT=${VAULT_BOOTSTRAP_DIR:-/vault/bootstrap}
 SHARES=${VAULT_KEY_SHARES:-5}
 THRESHOLD=${VAULT_KEY_THRESHOLD:-3}
 POLICY=${VAULT_NODE_POLICY:-/bootstrap/enotime-node.hcl}
+LOGIN_POLICY=${VAULT_LOGIN_POLICY:-/bootstrap/enotime-login.hcl}
 umask 077
 
 # Wait (bounded) until Vault answers: `vault status` exits 0 unsealed, 2 sealed, 1 unreachable.
@@ -73,5 +76,19 @@ vault write auth/approle/role/enotime-node \
 vault read -field=role_id auth/approle/role/enotime-node/role-id >"$OUT/role-id"
 if [ ! -s "$OUT/secret-id" ]; then
   vault write -f -field=secret_id auth/approle/role/enotime-node/secret-id >"$OUT/secret-id"
+fi
+
+# The login service's own role: its nodes log in with login-role-id / login-secret-id.
+if [ -f "$LOGIN_POLICY" ]; then
+  vault policy write enotime-login "$LOGIN_POLICY"
+  vault write auth/approle/role/enotime-login \
+    token_policies=enotime-login token_ttl=1h token_max_ttl=4h secret_id_ttl=0 >/dev/null
+  vault read -field=role_id auth/approle/role/enotime-login/role-id >"$OUT/login-role-id"
+  if [ ! -s "$OUT/login-secret-id" ]; then
+    vault write -f -field=secret_id auth/approle/role/enotime-login/secret-id \
+      >"$OUT/login-secret-id"
+  fi
+else
+  echo "vault-bootstrap: no $LOGIN_POLICY: no enotime-login role; nodes may not use the login keys" >&2
 fi
 echo "vault-bootstrap: done (transit enabled; AppRole enotime-node in $OUT/role-id, secret-id)"
