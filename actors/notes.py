@@ -97,6 +97,7 @@ class Notes(Worker):
         store: Name of the store actor (it must know :data:`NOTE`).
     """
 
+    metered = True  # handler latency on the dashboards: enotime_actor_handler_duration_seconds
     role_permissions = {
         "owner": frozenset({"notes:read", "notes:write", "notes:delete"}),
         "admin": frozenset({"notes:read", "notes:write", "notes:delete"}),

@@ -1,5 +1,8 @@
 """The reference system's service actors on embedded defaults: crypto, store, mail, login.
 
+``ServiceExposer`` serves a local actor to the other nodes of the cluster
+(the production login node exposes its login actor so).
+
 Everything here is configuration of actors that ship in ``enotime``; a
 production system swaps the embedded adapters for Vault, CouchDB and SMTP
 (``docs/deploy.md``) and keeps the same tree.
@@ -20,10 +23,11 @@ import tempfile
 from pathlib import Path
 
 from actors.notes import NOTE
+from enotime import Actor, ExitReason
 from enotime.crypto import CryptoService, EmbeddedCryptoEngine
 from enotime.store import DocumentType
 
-__all__ = ["DemoCrypto", "data_directory", "document_types"]
+__all__ = ["DemoCrypto", "ServiceExposer", "data_directory", "document_types"]
 
 log = logging.getLogger("demo.platform")
 
@@ -63,3 +67,41 @@ def document_types(*extra: DocumentType) -> list[DocumentType]:
     from enotime.login import DOCUMENT_TYPES
 
     return [*DOCUMENT_TYPES, NOTE, *extra]
+
+
+class ServiceExposer(Actor):
+    """Serves the local actor ``actor`` as the cluster's service ``service`` while it runs.
+
+    Put it in a tree after the actor: other nodes then reach the actor as
+    ``node.service(service)`` (a front's endpoint whose target no local actor
+    holds, the JWKS and revocations of a front on another node). The actor is
+    looked up by name for each message, so its restarts do not matter.
+
+    Args:
+        service: The service's name in the cluster.
+        actor: The local actor's registered name.
+
+    Raises:
+        RuntimeError: At start, when the node is not connected (``enotime run
+            --amqp``).
+    """
+
+    def __init__(self, service: str, actor: str) -> None:
+        self.service = service
+        self.actor = actor
+
+    async def on_start(self) -> None:
+        gateway = self.node.gateway
+        if gateway is None:
+            raise RuntimeError(
+                f"cannot serve {self.actor!r} as the service {self.service!r}: "
+                "the node is not connected (enotime run --amqp)"
+            )
+        await gateway.unexpose(self.service)  # a restarted exposer: killed before it withdrew
+        await gateway.expose(self.service, self.actor)
+        log.info("serving %r as the cluster's service %r", self.actor, self.service)
+
+    async def on_stop(self, reason: ExitReason) -> None:
+        gateway = self.node.gateway
+        if gateway is not None:
+            await gateway.unexpose(self.service)

@@ -4,7 +4,9 @@
 ``ENOTIME_DEMO_PORT``) with registration, email verification, login, MFA,
 accounts and a per-account notes service, on embedded defaults (crypto
 keyring, SQLite store, a mail outbox printed on the console). Run it with
-``enotime run supervisors.demo:system``.
+``enotime run supervisors.demo:system``. Its parts (``platform``,
+``login_service``, ``api``) take any adapters: ``supervisors.production``
+puts them on CouchDB and Vault.
 
 ``tree`` is the job-queue demo: a pool of workers that crash and come back, a
 producer, a reporter. Run it with ``enotime run supervisors.demo:tree`` (24
@@ -19,14 +21,17 @@ crashing worker is restarted alone by the pool's ``one_for_one``.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from actors.demo import Producer, Reporter
 from actors.jobs import QUEUE, JobQueue, Worker
 from enotime import ChildSpec, Restart, Strategy, child, supervisor
 
 if TYPE_CHECKING:
+    from enotime.abc import Store
+    from enotime.edge import EdgeConfig
     from enotime.mail import Mailer
 
 JOBS = 24
@@ -63,6 +68,9 @@ def service() -> ChildSpec:
 
 DEMO_PORT = 8000
 
+StoreOpener: TypeAlias = "Callable[[], Awaitable[Store]]"
+"""Opens the store when the store actor starts (and again when it restarts)."""
+
 
 def system(
     port: int | None = None, *, mailer: Mailer | None = None, data: Path | None = None
@@ -76,48 +84,94 @@ def system(
         data: The directory of the keyring and the database (default: a fresh
             temporary one, deleted at exit).
 
-    ``one_for_one``: the services find each other by name on every use, so a
-    crashing service restarts alone and the others go on; the order of the
-    children is the order they need each other in at start.
+    Embedded adapters only: a keyring and SQLite in ``data``, whatever the
+    environment says. The same services on CouchDB and Vault, the login
+    service on a node of its own, are ``supervisors.production``.
     """
     # Imported here: the job-queue trees above need only the core install,
     # this one the `edge` extra (pip install -e ".[edge]").
-    from actors.notes import Notes
-    from actors.platform import DemoCrypto, data_directory, document_types
-    from api import endpoints
+    from actors.platform import DemoCrypto, data_directory
     from enotime.crypto import EmbeddedCryptoEngine
-    from enotime.edge import EdgeConfig, FrontService
-    from enotime.login import AccountsConfig, AccountsService, LoginConfig, LoginService
-    from enotime.mail import MailerService, Outbox
-    from enotime.store import SQLiteStore, StoreService
+    from enotime.edge import EdgeConfig
+    from enotime.mail import Outbox
+    from enotime.store import SQLiteStore
 
     port = port if port is not None else int(os.environ.get("ENOTIME_DEMO_PORT", DEMO_PORT))
     base_url = f"http://127.0.0.1:{port}"
     directory = data if data is not None else data_directory()
     engine = EmbeddedCryptoEngine(directory / "keyring")
-    return supervisor(
+    return one_for_one(
         "system",
         [
-            child(DemoCrypto, engine, name="crypto"),
-            child(
-                StoreService,
-                lambda: SQLiteStore.open(directory / "store.sqlite3"),
-                "crypto",
-                document_types(),
-                name="store",
+            *platform(
+                crypto=child(DemoCrypto, engine, name="crypto"),
+                store=lambda: SQLiteStore.open(directory / "store.sqlite3"),
+                mailer=mailer if mailer is not None else Outbox(),
             ),
-            child(MailerService, mailer if mailer is not None else Outbox(), name="mailer"),
-            child(LoginService, LoginConfig(link_base_url=f"{base_url}/auth"), name="login"),
-            child(
-                AccountsService,
-                AccountsConfig(invitation_url=f"{base_url}/accounts/invitations/accept"),
-                name="accounts",
-            ),
-            child(Notes, name="notes"),
-            child(
-                FrontService, endpoints(), EdgeConfig(port=port, title="ENoTime demo"), name="front"
-            ),
+            login_service(base_url),
+            *api(EdgeConfig(port=port, title="ENoTime demo"), base_url),
         ],
-        strategy=Strategy.ONE_FOR_ONE,
-        name="system",
     )
+
+
+# The HTTP system's parts, over the adapters given: the demo puts them in one tree, the
+# production trees (supervisors.production) the login service apart from the API.
+
+
+def one_for_one(name: str, children: list[ChildSpec]) -> ChildSpec:
+    """A tree of services, registered as ``name``.
+
+    ``one_for_one``: the services find each other by name on every use, so a
+    crashing service restarts alone and the others go on; the order of the
+    children is the order they need each other in at start.
+    """
+    return supervisor(name, children, strategy=Strategy.ONE_FOR_ONE, name=name)
+
+
+def platform(*, crypto: ChildSpec, store: StoreOpener, mailer: Mailer) -> list[ChildSpec]:
+    """What every node of the system runs first: crypto, store and mailer actors.
+
+    Args:
+        crypto: The crypto actor's child spec, registered as ``crypto``.
+        store: Opens the store the store actor (``store``) keeps its documents in.
+        mailer: Where the mailer actor (``mailer``) sends mails.
+    """
+    from actors.platform import document_types
+    from enotime.mail import MailerService
+    from enotime.store import StoreService
+
+    return [
+        crypto,
+        child(StoreService, store, "crypto", document_types(), name="store"),
+        child(MailerService, mailer, name="mailer"),
+    ]
+
+
+def login_service(base_url: str) -> ChildSpec:
+    """The login actor (``login``); ``base_url`` starts the links it mails."""
+    from enotime.login import LoginConfig, LoginService
+
+    return child(LoginService, LoginConfig(link_base_url=f"{base_url}/auth"), name="login")
+
+
+def api(edge: EdgeConfig, base_url: str) -> list[ChildSpec]:
+    """The accounts and notes actors and the front (``front``) serving the API.
+
+    Args:
+        edge: The front's configuration (address, port, title).
+        base_url: Where users reach the front: invitation links start with it.
+    """
+    from actors.notes import Notes
+    from api import endpoints
+    from enotime.edge import FrontService
+    from enotime.login import AccountsConfig, AccountsService
+
+    return [
+        child(
+            AccountsService,
+            AccountsConfig(invitation_url=f"{base_url}/accounts/invitations/accept"),
+            name="accounts",
+        ),
+        child(Notes, name="notes"),
+        child(FrontService, endpoints(), edge, name="front"),
+    ]
