@@ -193,21 +193,144 @@ def test_nodes_are_discovered_as_the_consul_service_they_register_as(
     assert not (DEPLOY / "consul" / "enotime-nodes.json").exists()  # no static stop-gap
 
 
-def _node_options(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ConnectOptions:
-    """What ``enotime run`` makes of a compose node's command and environment."""
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as compose makes it: ``${VAR:?message}`` with placeholder
+    secrets, ``${VAR:-default}`` with its default."""
     placeholders = {name: "checked-here" for name in SECRETS}
     placeholders["ENOTIME_WIRE_KEYS"] = WireKey.generate("k1").encoded()
 
-    def interpolate(value: str) -> str:  # compose's ${VAR:?message}, with the secrets set
-        return re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: placeholders[m[1]], value)
+    def interpolate(value: str) -> str:
+        value = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: placeholders[m[1]], value)
+        return re.sub(r"\$\{\w+:-([^}]*)\}", lambda m: m[1], value)
 
+    environment = {var: interpolate(str(value)) for var, value in service["environment"].items()}
+    assert "${" not in str(environment), environment
+    return environment
+
+
+def _node_options(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ConnectOptions:
+    """What ``enotime run`` makes of a compose node's command and environment."""
     for var in ("ENOTIME_AMQP_URL", "ENOTIME_WIRE_KEYS", "CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    for var, value in service["environment"].items():
-        monkeypatch.setenv(var, interpolate(value))
+    for var, value in _environment(service).items():
+        monkeypatch.setenv(var, value)
     options = connect_options(_parser().parse_args(service["command"]))
     assert options is not None, "the node does not connect (--amqp)"
     return options
+
+
+def _volume_targets(service: dict[str, Any]) -> dict[str, str]:
+    """Named volume -> where the service mounts it."""
+    mounts = (v.split(":") for v in service.get("volumes", []))
+    return {source: target for source, target, *_ in mounts if not source.startswith(".")}
+
+
+def _handed_files(script: str) -> dict[str, str]:
+    """What vault-bootstrap's entrypoint copies: destination path -> source file name.
+
+    Every copied file must then be owned by one uid and readable by it alone."""
+    handed: dict[str, str] = {}
+    for command in (part.split() for part in script.split("&&")):
+        if command[0] == "cp":
+            *sources, destination = command[1:]
+            for source in sources:
+                name = source.rpartition("/")[2]
+                target = destination + name if destination.endswith("/") else destination
+                handed[target] = name
+    owners = [c.split() for c in script.split("&&") if c.split()[0] in ("chown", "chmod")]
+    for command in owners:
+        assert set(command[2:]) == set(handed), command
+    assert sorted(c[:2][0] for c in owners) == ["chmod", "chown"]
+    assert [c[1] for c in owners if c[0] == "chmod"] == ["0400"]
+    return handed
+
+
+def test_the_nodes_run_the_reference_system_on_couchdb_and_vault(tmp_path: Path) -> None:
+    """Each node's tree, built from its compose environment: CouchDB and Vault of the stack;
+    the login service on a node of its own with the login AppRole, the API nodes' fronts
+    published on the host; each AppRole's credentials handed by the bootstrap to its nodes."""
+    from enotime.crypto import CryptoService, VaultCryptoEngine
+    from enotime.edge import EdgeConfig
+    from supervisors import production
+
+    services = load_yaml(COMPOSE)["services"]
+    nodes = {name: service for name, service in services.items() if name.startswith("node-")}
+    bootstrap = services["vault-bootstrap"]
+    assert bootstrap["entrypoint"][:2] == ["/bin/sh", "-c"]
+    [script] = bootstrap["entrypoint"][2:]
+    assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0
+    assert "init.txt" not in script  # the unseal keys and root token stay where they are
+    handed = _handed_files(script)
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    [uid] = re.findall(r"useradd .*--uid (\d+)", dockerfile)
+    assert f"chown {uid} " in script
+    # The bootstrap reads both policies where compose mounts them.
+    mounted = {
+        target: (DEPLOY / source).resolve()
+        for source, target, *_ in (v.split(":") for v in bootstrap["volumes"])
+        if source.startswith(".")
+    }
+    script_text = (DEPLOY / "vault" / "bootstrap.sh").read_text()
+    defaults = dict(re.findall(r"^\w+=\$\{(VAULT_\w+_POLICY):-(\S+)\}$", script_text, re.M))
+    assert mounted[defaults["VAULT_NODE_POLICY"]] == DEPLOY / "vault" / "enotime-node.hcl"
+    assert mounted[defaults["VAULT_LOGIN_POLICY"]] == DEPLOY / "vault" / "enotime-login.hcl"
+    bootstrap_volumes = _volume_targets(bootstrap)
+    extras = re.findall(r'pip install .*"\.\[([a-z,]+)\]"', dockerfile)
+    assert {"metrics", "amqp", "consul", "couchdb", "vault", "edge"} <= set(extras[0].split(","))
+
+    kinds: dict[str, list[str]] = {
+        "supervisors.production:login": [],
+        "supervisors.production:system": [],
+    }
+    for name, service in nodes.items():
+        command = service["command"]
+        assert command[0] == "run"
+        kinds[command[1]].append(name)
+        is_login = command[1] == "supervisors.production:login"
+        assert service["depends_on"]["couchdb"] == {"condition": "service_healthy"}
+        assert "healthcheck" in services["couchdb"]
+        assert service["depends_on"]["vault-bootstrap"] == {
+            "condition": "service_completed_successfully"
+        }
+        env = _environment(service)
+        [(volume, target)] = _volume_targets(service).items()
+        assert service["volumes"] == [f"{volume}:{target}:ro"]
+        for var, credential in (
+            ("VAULT_ROLE_ID_FILE", "role-id"),
+            ("VAULT_SECRET_ID_FILE", "secret-id"),
+        ):
+            directory, _, file = env[var].rpartition("/")
+            assert directory == target, (name, var)
+            source = handed[f"{bootstrap_volumes[volume]}/{file}"]
+            assert source == (f"login-{credential}" if is_login else credential), (name, var)
+            (tmp_path / file).write_text(f"{source}-value\n")
+            env[var] = str(tmp_path / file)
+        built = production.login(env) if is_login else production.system(env)
+        tree = {c.id: c for c in built.kwargs["children"]}
+        assert tree["crypto"].factory is CryptoService
+        [engine] = tree["crypto"].args
+        assert isinstance(engine, VaultCryptoEngine)
+        assert urlsplit(env["VAULT_ADDR"]).hostname in services
+        assert urlsplit(env["ENOTIME_COUCHDB_URL"]).hostname in services
+        assert env["ENOTIME_COUCHDB_USER"] == env["ENOTIME_COUCHDB_PASSWORD"] == "checked-here"
+        if is_login:
+            assert "login" in tree
+            assert "ports" not in service
+            continue
+        assert "login" not in tree  # reached through the cluster
+        [edge] = [a for a in tree["front"].args if isinstance(a, EdgeConfig)]
+        assert edge.host == "0.0.0.0"
+        [published] = service["ports"]
+        host, host_port, container_port = published.split(":")
+        assert (host, int(container_port)) == ("127.0.0.1", edge.port)
+        assert host_port == f"800{name.removeprefix('node-')}"
+    assert len(kinds["supervisors.production:login"]) == 1
+    assert len(kinds["supervisors.production:system"]) >= 3
+    # Each AppRole's credentials reach only the nodes of its kind.
+    for kind, names in kinds.items():
+        volumes = {next(iter(_volume_targets(nodes[name]))) for name in names}
+        assert len(volumes) == 1, kind
+    assert len({next(iter(_volume_targets(n))) for n in nodes.values()}) == 2
 
 
 def _bind_mounts(service: dict[str, Any]) -> Iterator[Path]:
