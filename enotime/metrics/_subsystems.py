@@ -60,6 +60,8 @@ TRANSPORT_METRICS: dict[str, str] = {
     "enotime_transport_outbox_messages": "gauge",
     "enotime_transport_unknown_actor_deliveries_total": "counter",
     "enotime_transport_remote_monitors": "gauge",
+    "enotime_transport_remote_watches": "gauge",
+    "enotime_transport_watches_dropped_total": "counter",
     "enotime_transport_heartbeat_failures_total": "counter",
     "enotime_transport_nodes_lost_total": "counter",
     "enotime_transport_remote_links": "gauge",
@@ -180,6 +182,13 @@ class _Transport:
         )
         self.monitors = GaugeMetricFamily(
             name + "remote_monitors", "Monitors this node holds on actors of other nodes."
+        )
+        self.watches = GaugeMetricFamily(
+            name + "remote_watches", "Monitors other nodes hold on this node's actors."
+        )
+        self.watches_dropped = CounterMetricFamily(
+            name + "watches_dropped",
+            "Watches dropped because their watching node stopped answering or restarted.",
         )
         self.heartbeat_failures = CounterMetricFamily(
             name + "heartbeat_failures", "Heartbeats to other nodes that failed or timed out."
@@ -442,6 +451,8 @@ def _transport(stats: TransportStatistics, gateway: GatewayStatistics) -> list[M
     found.outbox.add_metric([], gateway.outbox)
     found.unknown_actor.add_metric([], gateway.unknown_actor)
     found.monitors.add_metric([], gateway.remote_monitors)
+    found.watches.add_metric([], gateway.remote_watches)
+    found.watches_dropped.add_metric([], gateway.watches_dropped)
     found.heartbeat_failures.add_metric([], gateway.heartbeat_failures)
     found.nodes_lost.add_metric([], gateway.nodes_lost)
     found.links.add_metric([], gateway.remote_links)

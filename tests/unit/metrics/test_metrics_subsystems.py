@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from enotime import Actor, Node, handler
+from enotime import Actor, Node, RemoteRef, handler
 from enotime.crypto import (
     CryptoClient,
     CryptoService,
@@ -129,6 +129,34 @@ async def test_a_connected_node_exposes_its_transport_with_bounded_labels(
     assert samples[key("enotime_transport_messages_dead_lettered_total", reason="crashed")] == 0
     assert samples[key("enotime_transport_connected")] == 1
     assert samples[key("enotime_transport_calls_pending")] == 0
+    uninstrument(node, registry)
+
+
+class Watcher(Actor):
+    """Monitors the actor its ref names as soon as it starts."""
+
+    def __init__(self, watched: RemoteRef) -> None:
+        self.watched = watched
+
+    async def on_start(self) -> None:
+        self.monitor(self.watched)
+
+
+async def test_monitors_held_and_held_on_this_node_are_gauged(
+    connected: tuple[Node, LocalTransport, asyncio.Queue[TransportEvent]],
+) -> None:
+    node, _, _ = connected
+    gateway = node.gateway
+    assert gateway is not None
+    registry = CollectorRegistry()
+    instrument(node, registry)
+    # A monitor through the transport, even to this node: both halves of the watch show.
+    await node.spawn(Watcher, node.remote("metrics", "doubler"))
+    await gateway.settled()
+    samples = scrape(registry)
+    assert samples[key("enotime_transport_remote_monitors")] == 1
+    assert samples[key("enotime_transport_remote_watches")] == 1
+    assert samples[key("enotime_transport_watches_dropped_total")] == 0
     uninstrument(node, registry)
 
 
