@@ -277,6 +277,8 @@ class IsolatedProxy(Actor):
         self._transport: AmqpTransport | None = None
         self._node_name = ""
         self._pid = 0
+        self._stopping = False
+        self._cleanup: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
         isolation = self._isolation
@@ -307,6 +309,7 @@ class IsolatedProxy(Actor):
         self._guard = guard = asyncio.ensure_future(self.ref.wait_stopped())
         guard.add_done_callback(lambda _: owner.request_stop())
         owner.gone.add_done_callback(self._process_gone)
+        owner.closed.add_done_callback(self._closed)
         try:
             pid = await asyncio.shield(owner.started)
             if pid is None:
@@ -314,6 +317,7 @@ class IsolatedProxy(Actor):
             self._pid = pid
             await self._until_ready(node.remote(node_name, BEACON))
         except BaseException:
+            self._stopping = True
             await self._stop_process()  # start means ready, or nothing is left (on_stop won't run)
             raise
         self._remote = node.remote(node_name, isolation.name)
@@ -353,6 +357,16 @@ class IsolatedProxy(Actor):
         pid = event.pid or owner.started.result()
         self.stop(ExitReason("noconnection", f"process {pid} of {self._node_name} exited: {how}"))
 
+    def _closed(self, _: asyncio.Future[list[int]]) -> None:
+        """The process is gone: if this proxy was killed (no ``on_stop``), drop its queue now.
+
+        Unless a new proxy holds the name already: it drops the queue itself
+        before its process starts, and this one must not delete that one's.
+        """
+        if self._stopping or self.node.whereis(self._isolation.name) not in (None, self.ref):
+            return
+        self._cleanup = self.node.loop.create_task(self._drop_queue())
+
     @handler
     def _where(self, _: _WhereIsolated) -> IsolatedProcess:
         assert self._remote is not None
@@ -364,6 +378,7 @@ class IsolatedProxy(Actor):
         return await self._remote.call(msg, timeout=self._isolation.call_timeout)
 
     async def on_stop(self, reason: ExitReason) -> None:
+        self._stopping = True
         if self._remote is not None:
             self.unlink(self._remote)  # stopped on purpose: its node stops it in order
         await self._stop_process()

@@ -47,6 +47,8 @@ from enotime.process import (
 )
 from enotime.process._isolated import NODE_MARGIN, TEARDOWN_MARGIN
 from enotime.transport import (
+    Address,
+    AmqpTransport,
     Keyring,
     LocalBroker,
     LocalTransport,
@@ -151,6 +153,27 @@ def _wait_unmarked(marker: str, var: str, timeout: float = WAIT) -> None:
     while pids := marked_pids(marker, var):
         assert time.monotonic() < deadline, f"processes still alive: {pids}"
         _wait_exited(pids, max(deadline - time.monotonic(), 0.0))
+
+
+async def _until_queue_gone(node: Node, node_name: str, actor: str) -> None:
+    """Return once the broker has no queue for ``actor`` on ``node_name``; fail after WAIT."""
+    import aio_pika
+
+    gateway = node.gateway
+    assert gateway is not None
+    transport = gateway.transport
+    assert isinstance(transport, AmqpTransport)
+    queue = transport.queue_name(Address.actor_on(node_name, actor))
+    deadline = time.monotonic() + WAIT
+    while True:
+        channel = await transport.connection.channel()
+        try:
+            await channel.declare_queue(queue, passive=True)
+        except aio_pika.exceptions.ChannelClosed:
+            return  # NOT_FOUND: gone
+        await channel.close()
+        assert time.monotonic() < deadline, f"queue {queue} still on the broker after {WAIT} s"
+        await asyncio.sleep(0.05)  # a bounded poll of the broker -- noqa: sleep-ok
 
 
 def _alive(pid: int) -> bool:
@@ -335,6 +358,8 @@ async def test_stopping_or_killing_the_proxy_stops_its_process(parent: Parent) -
     await asyncio.to_thread(_wait_unmarked, parent.marker, MARKER_VAR)
     assert not _alive(killed_pid)
     assert await which_children(root) == []  # temporary children: not restarted
+    # ... and so does its queue, once the process is gone: nothing stays on the broker.
+    await _until_queue_gone(node, parent.child_node("other"), "other")
     await node.aclose()
 
 
