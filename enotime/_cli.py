@@ -25,7 +25,7 @@ from enotime._logging import LOG_FORMATS, configure_logging
 from enotime._scaffold import add_new_command
 from enotime._supervisor import ChildSpec, Restart
 from enotime.crypto._cli import add_crypto_commands
-from enotime.errors import StartFailed
+from enotime.errors import ConfigurationError, StartFailed
 
 __all__ = ["main"]
 
@@ -62,7 +62,11 @@ def _run(args: argparse.Namespace) -> int:
         return _run_procs(args, connect)
     root = _load(args.tree)
     if callable(root) and not isinstance(root, type | ChildSpec):
-        root = root()  # a function that builds the tree
+        try:
+            root = root()  # a function that builds the tree
+        except ConfigurationError as exc:
+            print(f"enotime run: {args.tree}: {exc}", file=sys.stderr)
+            return 2
     # An inspectable node serves `enotime status` on its control socket while it runs.
     node = InspectableNode(args.name, shutdown_timeout=args.shutdown_timeout)
     if args.metrics_port is None and connect is None:

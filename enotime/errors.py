@@ -16,6 +16,7 @@ __all__ = [
     "ActorNotAlive",
     "CallTimeout",
     "ChildNotFound",
+    "ConfigurationError",
     "EnotimeError",
     "MailboxFull",
     "NameNotFound",
@@ -120,6 +121,17 @@ class NameNotFound(EnotimeError, LookupError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no actor is registered as {name!r}")
         self.name = name
+
+
+class ConfigurationError(EnotimeError, ValueError):
+    """A tree cannot be built: a setting it needs is missing or malformed.
+
+    Raise it (or a subclass) from a function that builds a tree from its
+    environment or files; the message names the setting and what to do.
+    ``enotime run`` prints it on one line and exits with status 2, without a
+    traceback -- the operator has a setting to fix, not a bug to read. Not
+    :class:`StartFailed`: nothing was started; the tree was never made.
+    """
 
 
 class StartFailed(EnotimeError):

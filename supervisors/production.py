@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from enotime import ChildSpec, child
+from enotime.errors import ConfigurationError
 from supervisors.demo import DEMO_PORT, StoreOpener, api, login_service, one_for_one, platform
 
 if TYPE_CHECKING:
@@ -80,8 +81,12 @@ DEFAULT_HOST = "127.0.0.1"
 SMTP_TLS = ("starttls", "tls", "none")
 
 
-class MissingSetting(ValueError):
-    """A setting the production tree needs is missing or malformed (its message names it)."""
+class MissingSetting(ConfigurationError):
+    """A setting the production tree needs is missing or malformed (its message names it).
+
+    A :class:`~enotime.errors.ConfigurationError`: ``enotime run`` prints it on
+    one line and exits 2.
+    """
 
 
 def system(env: Mapping[str, str] | None = None, *, mailer: Mailer | None = None) -> ChildSpec:

@@ -105,6 +105,23 @@ def test_a_bad_target_is_a_clear_error() -> None:
     assert "cannot import 'no_such_module'" in output
 
 
+def test_a_missing_setting_is_one_line_and_status_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENOTIME_", "VAULT_"))}
+    process = subprocess.run(
+        [sys.executable, "-m", "enotime", "run", "supervisors.production:system", "--name", "p"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 2, process.stderr
+    assert process.stderr.strip().splitlines() == [
+        "enotime run: supervisors.production:system: "
+        "set VAULT_ADDR: the production tree has no embedded fallback"
+    ]
+
+
 def test_the_demo_service_keeps_jobs_flowing_until_sigterm() -> None:
     process = enotime("run", "supervisors.demo:service", "--name", "svc")
     assert process.stdout is not None
