@@ -21,9 +21,9 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
@@ -191,7 +191,7 @@ class TransportBase(AbstractTransport):
     ) -> Any:
         self._check_open()
         ctx = context if context is not None else current_context()
-        correlation_id = uuid.uuid4().hex
+        correlation_id = os.urandom(16).hex()
         out = self.codec.seal(
             self.codec.request_document(message, ctx),
             kind="call",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import struct
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -104,10 +104,17 @@ def associated_data(
     )
 
 
+_length = struct.Struct(">I").pack
+
+
 def _framed(label: bytes, *fields: str) -> bytes:
     """``label`` and each field's UTF-8 bytes, each preceded by its 4-byte big-endian length."""
-    parts = (label, *(value.encode() for value in fields))
-    return b"".join(struct.pack(">I", len(part)) + part for part in parts)
+    parts = [_length(len(label)), label]  # on every message, both ways: kept lean
+    for value in fields:
+        data = value.encode()
+        parts.append(_length(len(data)))
+        parts.append(data)
+    return b"".join(parts)
 
 
 def _dead_letter_data(message_id: str, queue: str, reason: str, kid: str) -> bytes:
@@ -218,7 +225,7 @@ class EnvelopeCodec:
                 f"{kind} to {routing_key!r} is {size} bytes sealed; "
                 f"the limit is {self.max_message_bytes}"
             )
-        message_id = uuid.uuid4().hex
+        message_id = os.urandom(16).hex()  # 32 hex digits (docs/wire.md); no UUID object
         kid = self.keyring.current
         aad = associated_data(
             kind=kind,
