@@ -1,9 +1,9 @@
 """Local control sockets: how command-line tools reach a running node of the same user.
 
 A node serves a small protocol on a Unix socket; a tool in another process
-connects, sends one request and reads one reply. The approach is the one of
-the crypto engine's control socket (:mod:`enotime.crypto._control`), made
-generic: ``enotime status`` uses it to inspect a node (:mod:`enotime._inspect`).
+connects, sends one request and reads one reply. ``enotime status`` uses it
+to inspect a node (:mod:`enotime._inspect`), ``enotime crypto`` to unseal one
+(:mod:`enotime.crypto._control`).
 
 Protocol: one JSON object per line, one request per connection::
 
