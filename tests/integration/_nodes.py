@@ -8,7 +8,16 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, NoReturn
 
 from enotime import Gateway, Node
-from enotime._gateway import _LinkV1, _Ping, _RemoteDown, _Unwatch, _WatchV1, _WireReason
+from enotime._gateway import (
+    AGENT,
+    _Agent,
+    _LinkV1,
+    _Ping,
+    _RemoteDown,
+    _Unwatch,
+    _WatchV1,
+    _WireReason,
+)
 from enotime.registry import InMemoryRegistry
 from enotime.transport import MessageRegistry
 from enotime.transport._port import AbstractTransport
@@ -148,3 +157,16 @@ async def settled(node: Node) -> None:
     """Wait until what ``node`` asked of other nodes (links, monitors) is in place there."""
     async with asyncio.timeout(WAIT):
         await gateway(node).settled()
+
+
+async def handled(by: Node, sent_from: Node) -> None:
+    """Return once ``by`` has handled what ``sent_from`` sent it so far (its agent answers)."""
+    assert await sent_from.remote(gateway(by).node_id, AGENT).call(_Ping(), timeout=WAIT) is True
+
+
+def agent_watches(node: Node) -> int:
+    """How many monitors other nodes hold on ``node``'s actors, as its agent counts them."""
+    ref = gateway(node)._agent
+    assert ref is not None
+    agent: _Agent = ref._proc.actor  # type: ignore[assignment]
+    return len(agent._watches)

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import pytest
 
 from enotime import Actor, Node, RemoteRef, child, handler, supervisor, which_children
-from enotime._gateway import AGENT, _Ping, _RemoteLink
+from enotime._gateway import _RemoteLink
 from enotime.errors import NotSupportedAcrossNodes, RemoteCrash
 from enotime.messages import Down, Exit, Request
 from enotime.testing import Probe
@@ -32,6 +32,7 @@ from tests.integration._nodes import (
     Nodes,
     gateway,
     gateway_v1_registry,
+    handled,
     open_nodes,
     settled,
 )
@@ -111,11 +112,6 @@ async def patient(
     """Nodes whose heartbeats give up only after 10 s: a fast restart must be noticed otherwise."""
     async with open_nodes(request.param, require_service, **PATIENT) as made:
         yield made
-
-
-async def handled(by: Node, sent_from: Node) -> None:
-    """Return once ``by`` has handled what ``sent_from`` sent it so far."""
-    assert await sent_from.remote(gateway(by).node_id, AGENT).call(_Ping(), timeout=WAIT) is True
 
 
 def halves(node: Node) -> list[_RemoteLink]:

@@ -16,7 +16,7 @@ from typing import NoReturn
 import pytest
 
 from enotime import Actor, Gateway, Node, handler
-from enotime._gateway import AGENT, _Agent, _Ping
+from enotime._gateway import AGENT, _Ping
 from enotime.errors import RemoteCrash
 from enotime.messages import Down
 from enotime.testing import Probe
@@ -25,8 +25,10 @@ from tests.integration._nodes import (
     HEARTBEAT,
     PATIENT,
     Nodes,
+    agent_watches,
     gateway,
     gateway_v1_registry,
+    handled,
     open_nodes,
     settled,
 )
@@ -69,13 +71,6 @@ async def patient(
     """Nodes whose heartbeats give up only after 10 s: a fast restart must be noticed otherwise."""
     async with open_nodes(request.param, require_service, **PATIENT) as made:
         yield made
-
-
-def agent_watches(node: Node) -> int:
-    ref = gateway(node)._agent
-    assert ref is not None
-    agent: _Agent = ref._proc.actor  # type: ignore[assignment]
-    return len(agent._watches)
 
 
 def no_monitor_tasks(node: Node) -> bool:
@@ -225,7 +220,7 @@ async def test_the_watched_node_heartbeats_a_watcher_only_while_it_holds_its_wat
     await settled(a)
     assert "a" in gateway(b)._heartbeats
     probe._actor.demonitor(cancelled)
-    await handled_by(b, a)  # the Unwatch
+    await handled(b, a)  # the Unwatch
     assert gateway(b).statistics().remote_watches == 1
     assert "a" in gateway(b)._heartbeats
     victim.send(Quit())
@@ -304,7 +299,7 @@ async def test_a_monitor_set_up_on_the_new_incarnation_survives_the_restart_noti
     new_probe.monitor(b.remote("a", "victim"))  # may be answered before any heartbeat is
     assert (await old_probe.expect(Down, timeout=WAIT)).reason.kind == "noconnection"
     await settled(b)
-    await handled_by(a, b)
+    await handled(a, b)
     assert new_probe.received_nothing()
     victim.send(Quit())
     assert (await new_probe.expect(Down, timeout=WAIT)).reason.kind == "normal"
@@ -329,11 +324,6 @@ async def test_a_restarted_watching_node_leaves_no_watches_behind(patient: Nodes
     assert agent_watches(a) == 0
 
 
-async def handled_by(node: Node, sender: Node) -> None:
-    """Return once ``node``'s agent has handled what ``sender`` sent it so far (a v1 ``Ping``)."""
-    assert await sender.remote(gateway(node).node_id, AGENT).call(_Ping(), timeout=WAIT) is True
-
-
 async def test_a_node_that_speaks_only_v1_is_monitored_with_v1(nodes: Nodes) -> None:
     old = await nodes.node("old", registry=gateway_v1_registry())  # cannot even decode a v2 request
     b = await nodes.node("b")
@@ -344,7 +334,7 @@ async def test_a_node_that_speaks_only_v1_is_monitored_with_v1(nodes: Nodes) -> 
     assert monitor.active
     assert gateway(b)._legacy == {"old"}
     assert agent_watches(old) == 1
-    await handled_by(old, b)
+    await handled(old, b)
     assert monitor.active  # heartbeats are v1 pings now: answered
     victim.send(Crash("boom"))
     down = await probe.expect(Down, timeout=WAIT)

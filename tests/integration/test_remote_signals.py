@@ -39,13 +39,21 @@ from enotime import (
     request_context,
     supervisor,
 )
-from enotime._gateway import AGENT, _Agent, _ExitSignal, _Ping, _WireReason
+from enotime._gateway import AGENT, _ExitSignal, _WireReason
 from enotime.errors import RemoteCrash
 from enotime.messages import Down, Exit, Request
 from enotime.testing import Probe
 from enotime.transport import message
 from tests.contract.test_transport import WAIT
-from tests.integration._nodes import HEARTBEAT, Nodes, gateway, open_nodes, settled
+from tests.integration._nodes import (
+    HEARTBEAT,
+    Nodes,
+    agent_watches,
+    gateway,
+    handled,
+    open_nodes,
+    settled,
+)
 
 
 @dataclass(frozen=True)
@@ -108,18 +116,6 @@ async def nodes(
 ) -> AsyncIterator[Nodes]:
     async with open_nodes(request.param, require_service, **HEARTBEAT) as made:
         yield made
-
-
-async def handled(by: Node, sent_from: Node) -> None:
-    """Return once ``by`` has handled what ``sent_from`` sent it so far."""
-    assert await sent_from.remote(gateway(by).node_id, AGENT).call(_Ping(), timeout=WAIT) is True
-
-
-def agent_watches(node: Node) -> int:
-    ref = gateway(node)._agent
-    assert ref is not None
-    agent: _Agent = ref._proc.actor  # type: ignore[assignment]
-    return len(agent._watches)
 
 
 def quiet(node: Node) -> bool:
