@@ -5,7 +5,7 @@
 accounts and a per-account notes service, on embedded defaults (crypto
 keyring, SQLite store, a mail outbox printed on the console). Run it with
 ``enotime run supervisors.demo:system``. Its parts (``platform``,
-``login_service``, ``api``) take any adapters: ``supervisors.production``
+``login_services``, ``api``) take any adapters: ``supervisors.production``
 puts them on CouchDB and Vault.
 
 ``tree`` is the job-queue demo: a pool of workers that crash and come back, a
@@ -108,7 +108,7 @@ def system(
                 store=lambda: SQLiteStore.open(directory / "store.sqlite3"),
                 mailer=mailer if mailer is not None else Outbox(),
             ),
-            login_service(base_url),
+            *login_services(base_url),
             *api(EdgeConfig(port=port, title="ENoTime demo"), base_url),
         ],
     )
@@ -147,11 +147,17 @@ def platform(*, crypto: ChildSpec, store: StoreOpener, mailer: Mailer) -> list[C
     ]
 
 
-def login_service(base_url: str) -> ChildSpec:
-    """The login actor (``login``); ``base_url`` starts the links it mails."""
-    from enotime.login import LoginConfig, LoginService
+def login_services(base_url: str) -> list[ChildSpec]:
+    """The login actor (``login``) and the sweeper of what it leaves to expire.
 
-    return child(LoginService, LoginConfig(link_base_url=f"{base_url}/auth"), name="login")
+    ``base_url`` starts the links the login actor mails.
+    """
+    from enotime.login import LoginConfig, LoginService, LoginSweeper
+
+    return [
+        child(LoginService, LoginConfig(link_base_url=f"{base_url}/auth"), name="login"),
+        child(LoginSweeper, name="login-sweeper"),
+    ]
 
 
 def api(edge: EdgeConfig, base_url: str) -> list[ChildSpec]:

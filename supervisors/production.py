@@ -56,7 +56,7 @@ from urllib.parse import urlsplit
 
 from enotime import ChildSpec, child
 from enotime.errors import ConfigurationError
-from supervisors.demo import DEMO_PORT, StoreOpener, api, login_service, one_for_one, platform
+from supervisors.demo import DEMO_PORT, StoreOpener, api, login_services, one_for_one, platform
 
 if TYPE_CHECKING:
     from enotime.crypto import VaultCryptoEngine
@@ -126,7 +126,7 @@ def login(env: Mapping[str, str] | None = None, *, mailer: Mailer | None = None)
         "login-service",
         [
             *_platform(env, mailer),
-            login_service(base_url),
+            *login_services(base_url),
             child(ServiceExposer, LOGIN_SERVICE, "login", name="login-exposer"),
         ],
     )

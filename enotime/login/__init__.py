@@ -8,6 +8,8 @@ signs access tokens with keys sealed in the store, rotates refresh tokens
 with reuse detection and tells the fronts of every revocation.
 
 :func:`endpoints` declares the HTTP side of every flow for the front actor.
+:class:`LoginSweeper` deletes expired mailed tokens, MFA challenges and
+refresh-token families from the store, in an actor of its own.
 
 Accounts -- tenants several users share, each with a role -- live here too:
 :class:`AccountsService` (registered as ``"accounts"``) invites, accepts,
@@ -105,6 +107,7 @@ from enotime.login._messages import (
 )
 from enotime.login._records import DOCUMENT_TYPES as LOGIN_DOCUMENT_TYPES
 from enotime.login._service import LoginService
+from enotime.login._sweeper import LoginSweeper, SweepExpired
 from enotime.store import DocumentType
 
 DOCUMENT_TYPES: Final[tuple[DocumentType, ...]] = (
@@ -155,6 +158,7 @@ __all__ = [
     "LoginError",
     "LoginMfa",
     "LoginService",
+    "LoginSweeper",
     "LoginUnavailable",
     "Logout",
     "Me",
@@ -174,6 +178,7 @@ __all__ = [
     "ResendVerification",
     "ResetPassword",
     "RotateSigningKey",
+    "SweepExpired",
     "SwitchAccount",
     "Tokens",
     "UnknownAccount",

@@ -66,7 +66,7 @@ def test_the_api_and_login_trees_are_the_demo_s_services_on_couchdb_and_vault() 
     }
     api, login = children(system(env)), children(production.login(env))
     assert list(api) == ["crypto", "store", "mailer", "accounts", "notes", "front"]
-    assert list(login) == ["crypto", "store", "mailer", "login", "login-exposer"]
+    assert list(login) == ["crypto", "store", "mailer", "login", "login-sweeper", "login-exposer"]
     assert set(api) | set(login) == set(children(demo_system(port=0, data=Path("unused")))) | {
         "login-exposer"
     }
