@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     # An inspectable node serves `enotime status` on its control socket while it runs.
     node = InspectableNode(args.name, shutdown_timeout=args.shutdown_timeout)
     if args.metrics_port is None and connect is None:
-        return node.run(root, use_uvloop=args.uvloop)
+        return node.run(root, use_uvloop=args.uvloop, freeze_gc=args.gc_freeze)
     if args.metrics_port is not None:
         try:
             from enotime.metrics import server_address, start_metrics
@@ -88,11 +88,11 @@ def _run(args: argparse.Namespace) -> int:
                 return 1
             _, metrics_port = await server_address(node)  # the port 0 picked
         if connect is None:
-            return await node.serve(root)
+            return await node.serve(root, freeze_gc=args.gc_freeze)
         try:
             # Connected before the tree starts, closed after the node stops.
             async with connected(node, connect, metrics_port=metrics_port):
-                return await node.serve(root)
+                return await node.serve(root, freeze_gc=args.gc_freeze)
         except ConnectFailed as failure:
             log.error("node %s: %s", node.name, failure)
             return 1
@@ -121,6 +121,7 @@ def _run_procs(args: argparse.Namespace, connect: ConnectOptions | None) -> int:
     for i in range(1, args.procs + 1):
         options = ["--log-level", args.log_level, "--shutdown-timeout", str(args.shutdown_timeout)]
         options += ["--uvloop"] * args.uvloop + ["--verbose"] * args.verbose
+        options += [] if args.gc_freeze else ["--no-gc-freeze"]
         options += ["--log-format", args.log_format]
         if metrics_ports:
             port = metrics_ports[i - 1]
@@ -190,6 +191,13 @@ def _parser() -> argparse.ArgumentParser:
         "line with ts, level, logger, message, node, actor, request_id, exception",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+    run.add_argument(
+        "--no-gc-freeze",
+        dest="gc_freeze",
+        action="store_false",
+        help="do not gc.freeze() what start-up made once the tree runs (the default keeps "
+        "the garbage collector's full passes short; see Node.serve)",
+    )
     run.add_argument(
         "--shutdown-timeout",
         type=float,

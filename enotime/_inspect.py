@@ -370,13 +370,13 @@ class InspectableNode(Node):
         super().__init__(*args, **kwargs)
         self.control_directory = control_directory
 
-    async def serve(self, root: ChildSpec | Callable[..., Actor]) -> int:
+    async def serve(self, root: ChildSpec | Callable[..., Actor], *, freeze_gc: bool = True) -> int:
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(open_inspection(self, self.control_directory))
             except (SocketInUse, OSError, ValueError) as exc:
                 log.warning("node %s: `enotime status` cannot see this node: %s", self.name, exc)
-            return await super().serve(root)
+            return await super().serve(root, freeze_gc=freeze_gc)
 
 
 # -- showing it -------------------------------------------------------------------------
