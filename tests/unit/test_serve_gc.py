@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from collections.abc import Iterator
 
 import pytest
 
 from enotime import Actor, Node, child, supervisor
 from enotime._cli import _parser
+from tests.unit._log_lines import LogLines, log_lines
 
 WAIT = 5.0
 
@@ -19,33 +19,14 @@ class Idle(Actor):
     """A child that only has to be running."""
 
 
-class _Running(logging.Handler):
-    """Sets ``seen`` on the node's "running" line: ``serve`` has started the root."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "running" in record.getMessage():
-            self.seen.set()
-
-
 @pytest.fixture
-def running() -> Iterator[_Running]:
-    handler = _Running()
-    logger = logging.getLogger("enotime.node")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+def running() -> Iterator[LogLines]:
+    """The node's "running" line: ``serve`` has started the root."""
+    with log_lines("enotime.node", "running") as lines:
+        yield lines
 
 
-async def serve_until_running(node: Node, running: _Running, **options: bool) -> asyncio.Task[int]:
+async def serve_until_running(node: Node, running: LogLines, **options: bool) -> asyncio.Task[int]:
     tree = supervisor("root", [child(Idle, name="idle")], name="root")
     serving = asyncio.ensure_future(node.serve(tree, **options))
     async with asyncio.timeout(WAIT):
@@ -55,7 +36,7 @@ async def serve_until_running(node: Node, running: _Running, **options: bool) ->
 
 
 async def test_the_objects_of_start_up_are_frozen_while_serving_and_thawed_after(
-    node: Node, running: _Running
+    node: Node, running: LogLines
 ) -> None:
     assert gc.get_freeze_count() == 0
     serving = await serve_until_running(node, running)
@@ -66,7 +47,7 @@ async def test_the_objects_of_start_up_are_frozen_while_serving_and_thawed_after
     assert gc.get_freeze_count() == 0  # whatever the node left behind can be collected
 
 
-async def test_freeze_gc_false_leaves_the_collector_alone(node: Node, running: _Running) -> None:
+async def test_freeze_gc_false_leaves_the_collector_alone(node: Node, running: LogLines) -> None:
     serving = await serve_until_running(node, running, freeze_gc=False)
 
     assert gc.get_freeze_count() == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from enotime import ActorRef
 from enotime.errors import NameNotFound
 from enotime.login import LoginSweeper, Refresh, RequestPasswordReset, SweepExpired, Tokens
+from tests.unit._log_lines import LogLines, log_lines
 
 from .conftest import LoginSystem
 
@@ -31,35 +31,11 @@ async def start_sweeper(system: LoginSystem, **options: float) -> ActorRef[Login
     )
 
 
-class _Records(logging.Handler):
-    """The messages of one logger that contain ``text``, and an event set by the first."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-        self.seen = asyncio.Event()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if self.text in message:
-            self.messages.append(message)
-            self.seen.set()
-
-
 @pytest.fixture
-def sweeper_log() -> Iterator[_Records]:
+def sweeper_log() -> Iterator[LogLines]:
     """Lines of the ``enotime.login`` logger that speak of the sweeper."""
-    handler = _Records("login sweeper")
-    logger = logging.getLogger("enotime.login")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    with log_lines("enotime.login", "login sweeper") as lines:
+        yield lines
 
 
 async def test_expired_tokens_go_and_a_live_session_stays_and_still_refreshes(
@@ -112,7 +88,7 @@ async def test_every_page_is_swept(system: LoginSystem) -> None:
 
 
 async def test_the_timed_sweep_runs_and_comes_again(
-    system: LoginSystem, sweeper_log: _Records
+    system: LoginSystem, sweeper_log: LogLines
 ) -> None:
     await system.register("alice@example.com", verify=False)
     assert len(await ids(system, "login.token")) == 1
@@ -135,7 +111,7 @@ async def test_the_timed_sweep_runs_and_comes_again(
 
 
 async def test_without_its_store_a_sweep_is_refused_or_skipped_and_the_sweeper_lives_on(
-    system: LoginSystem, sweeper_log: _Records
+    system: LoginSystem, sweeper_log: LogLines
 ) -> None:
     sweeper = await start_sweeper(system, first_sweep=0.0, interval=3600.0)
     await system.node.stop(system.node.lookup("store"))
