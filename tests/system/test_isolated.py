@@ -17,7 +17,9 @@ import asyncio
 import os
 import re
 import select
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -36,6 +38,7 @@ from enotime import (
     request_context,
     supervisor,
 )
+from enotime._control_socket import RUNTIME_DIR_ENV
 from enotime._supervisor import ChildInfo, WhichChildren
 from enotime.errors import ActorExited, StartFailed
 from enotime.process import (
@@ -105,6 +108,10 @@ async def parent(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
     from enotime.transport._amqp import AmqpTransport
 
     marker = uuid.uuid4().hex
+    # The isolated processes' `enotime status` sockets go to a directory of the test's own,
+    # not the user's: a killed one leaves its socket file behind.
+    runtime = Path(tempfile.mkdtemp(prefix="enotime-run-"))
+    monkeypatch.setenv(RUNTIME_DIR_ENV, str(runtime))
     monkeypatch.setenv(MARKER_VAR, marker)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.delenv(WIRE_KEYS_ENV, raising=False)
@@ -124,6 +131,7 @@ async def parent(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> AsyncIter
             await transport.aclose()
         finally:
             await asyncio.to_thread(reap_marked, marker, 0.5, MARKER_VAR)
+            shutil.rmtree(runtime, ignore_errors=True)
 
 
 async def which_children(sup: Any) -> list[ChildInfo]:
